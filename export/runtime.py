@@ -1,0 +1,320 @@
+"""The torch-free runtime apps use to run exported models: numpy + pillow + onnxruntime only.
+
+    from translate.export import runtime
+    model = runtime.load("exports/A2B.onnx")
+    zebra = model("horse.jpg")                  # PIL image in, PIL image out; lists work too
+
+Everything the runtime needs (task, channels, size multiple, normalization) is in the file's
+"translate" metadata, so no plugin, config or torch is needed. What a model does with its inputs
+depends on metadata["task"]; each task is a small class registered with `register_task`, so other
+model families ("generate", "classify", "multi-domain") add theirs without touching `Model`.
+
+This module must never import torch or translate.model (a test checks it).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from translate.errors import ConfigError, DataError, ExportError, TranslateError, did_you_mean
+from translate.imageio import convert_image, from_unit_range, load_image, to_unit_range
+
+METADATA_KEY = "translate"          # metadata_props key holding the JSON metadata
+FORMAT_VERSION = 1                  # bumped when the metadata changes incompatibly
+PLANNED_TASKS = ("generate", "classify", "multi-domain")  # exported by families not wired here yet
+
+__all__ = ["load", "Model", "read_metadata", "register_task", "default_providers", "create_session",
+           "METADATA_KEY", "FORMAT_VERSION"]
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+class _Malformed(Exception):
+    pass
+
+
+def _varint(buf, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise _Malformed("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _Malformed("varint too long")
+
+
+def _walk(buf):
+    """(field number, wire type, start, end) of each field of one protobuf message in `buf`;
+    start:end is the payload of length-delimited fields (wire type 2)."""
+    pos = 0
+    while pos < len(buf):
+        tag, pos = _varint(buf, pos)
+        field, wire = tag >> 3, tag & 7
+        start = pos
+        if field == 0:
+            raise _Malformed("field number 0")
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            n, start = _varint(buf, pos)
+            pos = start + n
+        else:
+            raise _Malformed(f"wire type {wire}")
+        if pos > len(buf):
+            raise _Malformed("truncated field")
+        yield field, wire, start, pos
+
+
+def _metadata_props(path: Path) -> dict[str, str]:
+    """ModelProto.metadata_props (field 14: key = 1, value = 2) without loading the graph.
+
+    The file is memory-mapped and only its top-level fields are walked, so reading the metadata
+    of a large model parses none of its weights and needs no `onnx` package.
+    """
+    import mmap
+
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise _Malformed("empty file")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            props, has_graph = {}, False
+            for field, wire, start, end in _walk(buf):
+                if field == 7 and wire == 2:  # ModelProto.graph
+                    has_graph = True
+                elif field == 14 and wire == 2:
+                    entry = buf[start:end]
+                    kv = {f: entry[s:e].decode("utf-8") for f, w, s, e in _walk(entry) if w == 2}
+                    props[kv.get(1, "")] = kv.get(2, "")
+            if not has_graph:
+                raise _Malformed("no graph")
+            return props
+
+
+def read_metadata(path) -> dict:
+    """The parsed "translate" metadata of an exported model; an ExportError naming the file if it
+    is missing, not an ONNX model, or an ONNX model that translate did not export."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: model file does not exist" if not path.exists() else f"{path}: not a file")
+    try:
+        props = _metadata_props(path)
+    except (_Malformed, UnicodeDecodeError, ValueError) as exc:
+        raise ExportError(f"{path}: not a readable ONNX model ({exc})") from exc
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read model file ({exc})") from exc
+    if METADATA_KEY not in props:
+        found = f" (its metadata keys: {', '.join(sorted(props))})" if props else ""
+        raise ExportError(f"{path}: an ONNX model, but not a translate export: no '{METADATA_KEY}' "
+                          f"metadata{found}. Export models with `translate export`.")
+    try:
+        meta = json.loads(props[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{path}: its '{METADATA_KEY}' metadata is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("task"), str):
+        raise ExportError(f"{path}: its '{METADATA_KEY}' metadata has no 'task'")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ExportError(f"{path}: metadata format version {version!r} is newer than this runtime "
+                          f"supports ({FORMAT_VERSION}); upgrade translate-i2i")
+    return meta
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build has it, else CPU (CPU always last, as the fallback)."""
+    available = ort.get_available_providers()
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+
+
+def _check_providers(providers) -> list[str]:
+    if isinstance(providers, str):
+        providers = [p.strip() for p in providers.split(",") if p.strip()]
+    providers = list(providers)
+    available = ort.get_available_providers()
+    for p in providers:
+        if p not in available:
+            raise ConfigError(f"--providers: onnxruntime has no provider {p!r} (available: "
+                              f"{', '.join(available)}).{did_you_mean(p, available)}")
+    if not providers:
+        raise ConfigError("--providers: no provider given")
+    return providers
+
+
+def create_session(path, providers=None) -> ort.InferenceSession:
+    """An onnxruntime session with all graph optimizations on (ORT's fusions and CPU layout
+    transforms are what make the ONNX file faster than eager PyTorch; they run at load time, on the
+    machine that runs the model, so the shipped file stays portable)."""
+    providers = default_providers() if providers is None else _check_providers(providers)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: apps should not see ORT's informational warnings
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        raise ExportError(f"{path}: onnxruntime cannot load the model ({type(exc).__name__}: {exc})") from exc
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+_TASKS: dict[str, type["Task"]] = {}
+
+
+def register_task(name: str) -> Callable[[type["Task"]], type["Task"]]:
+    """Class decorator: the runner for models whose metadata says task == name."""
+    def deco(cls):
+        _TASKS[name] = cls
+        return cls
+    return deco
+
+
+class Task:
+    """What `Model.__call__` does for one kind of model. Subclasses read `self.model.metadata`
+    and run `self.model.session`."""
+
+    def __init__(self, model: "Model"):
+        self.model = model
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError
+
+
+ImageInput = Any  # PIL.Image.Image | np.ndarray (uint8 HxW / HxWxC) | str | os.PathLike
+
+
+@register_task("image-to-image")
+class ImageToImage(Task):
+    """One image in, one image out (pix2pix, CycleGAN directions). Any size: inputs are padded
+    (reflect) to the model's size multiple and the output is cropped back."""
+
+    def __init__(self, model: "Model"):
+        super().__init__(model)
+        meta, session = model.metadata, model.session
+        if len(session.get_inputs()) != 1:
+            raise ExportError(f"{model.path}: an image-to-image model must have one input, "
+                              f"found {len(session.get_inputs())}")
+        inp = session.get_inputs()[0]
+        self.input_name = inp.name
+        channels = inp.shape[1] if len(inp.shape) == 4 and isinstance(inp.shape[1], int) else meta.get("channels")
+        if channels not in (1, 3):
+            raise ExportError(f"{model.path}: unsupported input channels {channels!r} (expected 1 or 3)")
+        self.channels = int(channels)
+        self.size_multiple = int(meta.get("size_multiple", 1) or 1)
+        norm = meta.get("normalization", {})
+        if list(norm.get("range", [-1, 1])) != [-1, 1]:
+            raise ExportError(f"{model.path}: unsupported normalization {norm!r} (this runtime feeds [-1, 1])")
+
+    def __call__(self, images, *, batch_size: int = 8):
+        """A PIL image, a uint8 array or a path -> a PIL image; a list of those -> a list."""
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        arrays = [self._to_uint8(item, i) for i, item in enumerate(items)]
+        outputs: list[np.ndarray | None] = [None] * len(arrays)
+        # Same-size images share a batch (the graph is batch-dynamic); others run apart.
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, arr in enumerate(arrays):
+            by_size.setdefault(arr.shape[:2], []).append(i)
+        for indices in by_size.values():
+            for start in range(0, len(indices), max(1, batch_size)):
+                chunk = indices[start:start + max(1, batch_size)]
+                batch = np.stack([to_unit_range(arrays[i]).transpose(2, 0, 1) for i in chunk])
+                result = self.translate_array(batch)
+                for i, out in zip(chunk, result):
+                    outputs[i] = from_unit_range(out.transpose(1, 2, 0))
+        pil = [_to_pil(out) for out in outputs]
+        return pil[0] if single else pil
+
+    def translate_array(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) float32 in [-1, 1] -> (N, C_out, H, W) float32 in [-1, 1], any H and W."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1] != self.channels or 0 in batch.shape:
+            raise DataError(f"{self.model.path.name}: expected a (N, {self.channels}, H, W) array, "
+                            f"got shape {tuple(batch.shape)}")
+        n, _, h, w = batch.shape
+        ph, pw = -h % self.size_multiple, -w % self.size_multiple
+        top, left = ph // 2, pw // 2
+        if ph or pw:
+            batch = np.pad(batch, ((0, 0), (0, 0), (top, ph - top), (left, pw - left)), mode="reflect")
+        try:
+            out = self.model.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]
+        except Exception as exc:  # onnxruntime's pybind errors (e.g. an image too small for the net)
+            raise DataError(f"{self.model.path.name}: inference failed on a {n}x{self.channels}x{h}x{w} "
+                            f"input ({type(exc).__name__}: {exc})") from exc
+        if out.ndim != 4 or out.shape[0] != n or out.shape[2:] != batch.shape[2:]:
+            raise ExportError(f"{self.model.path.name}: output shape {out.shape} does not match the "
+                              f"input {batch.shape}; not an image-to-image model?")
+        return out[:, :, top:top + h, left:left + w]
+
+    def _to_uint8(self, item, index: int) -> np.ndarray:
+        if isinstance(item, (str, os.PathLike)):
+            return load_image(item, self.channels)
+        if isinstance(item, Image.Image):
+            return convert_image(item, self.channels, getattr(item, "filename", "") or f"image #{index}")
+        if isinstance(item, np.ndarray):
+            arr = item[:, :, 0] if item.ndim == 3 and item.shape[2] == 1 else item
+            if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+                raise DataError(f"image #{index}: expected a uint8 HxW or HxWxC array (C = 1, 3 or 4), "
+                                f"got {item.dtype} {item.shape}")
+            return convert_image(Image.fromarray(np.ascontiguousarray(arr)), self.channels, f"image #{index}")
+        raise DataError(f"image #{index}: expected a PIL image, a uint8 array or a path, got {type(item).__name__}")
+
+
+def _to_pil(arr: np.ndarray) -> Image.Image:
+    return Image.fromarray(arr[:, :, 0], "L") if arr.shape[2] == 1 else Image.fromarray(arr, "RGB")
+
+
+# -- the model ------------------------------------------------------------------------------
+
+class Model:
+    """An exported translate model, ready to run. What calling it does depends on its task."""
+
+    def __init__(self, path, providers=None):
+        self.path = Path(path)
+        self.metadata: dict = read_metadata(self.path)  # before the session: cheap, clearer errors
+        runner = _TASKS.get(self.task)
+        if runner is None:
+            if self.task in PLANNED_TASKS:
+                reason = "is not supported by this version of the translate runtime"
+            else:
+                reason = "is unknown"
+            raise ExportError(f"{self.path}: task {self.task!r} {reason} (supported: {', '.join(sorted(_TASKS))})."
+                              + did_you_mean(self.task, _TASKS))
+        self.session = create_session(self.path, providers)
+        self._runner = runner(self)
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def __call__(self, *args, **kwargs):
+        return self._runner(*args, **kwargs)
+
+    def translate_array(self, batch: np.ndarray) -> np.ndarray:
+        if not hasattr(self._runner, "translate_array"):
+            raise TranslateError(f"{self.path.name}: translate_array is for image-to-image models; "
+                                 f"this one's task is {self.task!r}")
+        return self._runner.translate_array(batch)
+
+    def __repr__(self) -> str:
+        return f"Model({str(self.path)!r}, task={self.task!r})"
+
+
+def load(path, providers=None) -> Model:
+    return Model(path, providers)

@@ -1,0 +1,1 @@
+"""Built-in model plugins, registered through the same hooks a third-party plugin uses."""

@@ -1,0 +1,196 @@
+"""CycleGAN, as in "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks" (Zhu, Park, Isola, Efros 2017) and its reference implementation's defaults.
+
+Two generators G_AB: A -> B and G_BA: B -> A; two PatchGAN discriminators, D_B judging domain B
+and D_A judging domain A. The generators minimize an LSGAN loss plus a cycle-consistency loss
+(A -> B -> A and B -> A -> B, weight lambda_cycle) and an identity loss (G_AB(B) ~ B, weight
+lambda_identity * lambda_cycle). The discriminators learn from a pool of 50 past fakes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from translate import __version__
+from translate.config import opt
+from translate.model import DataInfo, ExportSpec, TranslationModel
+from translate.nn.discriminators import NLayerDiscriminator
+from translate.nn.generators import ResnetGenerator
+from translate.nn.layers import init_weights
+from translate.nn.losses import OBJECTIVES, GANLoss
+from translate.nn.pool import ImagePool
+from translate.nn.schedules import linear_decay
+
+
+@dataclass
+class Config:
+    ngf: int = opt(64, "generator width (filters in the first conv layer)")
+    ndf: int = opt(64, "discriminator width")
+    n_blocks: int = opt(0, "ResNet blocks in the generators; 0 = the paper's choice: 9 at 256x256, 6 at 128x128 and below")
+    n_layers_d: int = opt(3, "PatchGAN depth: 3 = 70x70 patches")
+    norm: str = opt("instance", "normalization layers", ["instance", "batch", "none"])
+    gan_mode: str = opt("lsgan", "GAN objective", list(OBJECTIVES))
+    lambda_cycle: float = opt(10.0, "weight of the cycle-consistency losses (lambda_A = lambda_B)")
+    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_cycle (0 disables it)")
+    pool_size: int = opt(50, "size of the image pools of generated images the discriminators learn from")
+    lr: float = opt(2e-4, "Adam learning rate")
+    beta1: float = opt(0.5, "Adam beta1")
+    beta2: float = opt(0.999, "Adam beta2")
+    decay_start: float = opt(0.5, "fraction of the steps after which the learning rate decays linearly to 0")
+    init_gain: float = opt(0.02, "std of the normal(0, gain) weight initialization")
+    spectral_norm: bool = opt(False, "spectral normalization in the discriminators")
+    dropout: bool = opt(False, "dropout in the generators' residual blocks")
+
+
+class CycleGAN(TranslationModel):
+    name = "cyclegan"
+    summary = "CycleGAN: unpaired A<->B translation (ResNet generators, PatchGAN, LSGAN, cycle loss)"
+    dataset_kind = "unpaired"
+    default_data = "noto2twemoji"
+    Config = Config
+    network_names = ("G_AB", "G_BA", "D_A", "D_B")
+    eval_data_options = {"aligned": True}   # held-out pairs: testA/x.png <-> testB/x.png
+    version = __version__
+    # The README's main job: a 64x64 run on the built-in emoji that finishes in minutes on a CPU.
+    train_defaults = {"steps": 1000, "sample_every": 250, "checkpoint_every": 500, "log_every": 25}
+
+    def __init__(self, config: Config, data: DataInfo, total_steps: int):
+        super().__init__(config, data, total_steps)
+        c, ch = config, data.channels
+        n_blocks = c.n_blocks or (9 if data.image_size >= 256 else 6)
+        self.n_blocks = n_blocks
+        self.G_AB = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
+        self.G_BA = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
+        self.D_A = NLayerDiscriminator(ch, c.ndf, c.n_layers_d, c.norm, c.spectral_norm)
+        self.D_B = NLayerDiscriminator(ch, c.ndf, c.n_layers_d, c.norm, c.spectral_norm)
+        for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            init_weights(net, "normal", c.init_gain)
+        self.gan = GANLoss(c.gan_mode)
+        self.pool_A = ImagePool(c.pool_size, seed=1)
+        self.pool_B = ImagePool(c.pool_size, seed=2)
+        # Instance norm treats every image on its own, so two batches can go through a network
+        # as one (same math, fewer, larger kernels). Batch norm would mix them: keep them apart.
+        self.fuse_batches = c.norm != "batch"
+
+    def configure_optimizers(self):
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        opt_G = torch.optim.Adam([*self.G_AB.parameters(), *self.G_BA.parameters()], lr=c.lr, betas=betas)
+        opt_D = torch.optim.Adam([*self.D_A.parameters(), *self.D_B.parameters()], lr=c.lr, betas=betas)
+        return ({"G": opt_G, "D": opt_D},
+                {"G": linear_decay(opt_G, self.total_steps, c.decay_start),
+                 "D": linear_decay(opt_D, self.total_steps, c.decay_start)})
+
+    def _twice(self, net, x, y):
+        """net(x), net(y), as one call when the batches may share it."""
+        if self.fuse_batches:
+            return net(torch.cat([x, y])).split([x.size(0), y.size(0)])
+        return net(x), net(y)
+
+    def training_step(self, batch, engine):
+        c = self.config
+        real_A, real_B = batch["A"], batch["B"]
+        use_idt = c.lambda_identity > 0
+
+        # -- generators ---------------------------------------------------------------------
+        with engine.autocast():
+            if use_idt:
+                fake_B, idt_B = self._twice(self.G_AB, real_A, real_B)   # G_AB(B) should be B
+                fake_A, idt_A = self._twice(self.G_BA, real_B, real_A)
+            else:
+                fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)
+            rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
+            with engine.frozen(self.D_A, self.D_B) as (D_A, D_B):
+                loss_gan_AB = self.gan.g_loss(D_B(fake_B))
+                loss_gan_BA = self.gan.g_loss(D_A(fake_A))
+            loss_cycle = (F.l1_loss(rec_A.float(), real_A) + F.l1_loss(rec_B.float(), real_B)) * c.lambda_cycle
+            loss_G = loss_gan_AB + loss_gan_BA + loss_cycle
+            if use_idt:
+                loss_idt = (F.l1_loss(idt_B.float(), real_B) + F.l1_loss(idt_A.float(), real_A)) \
+                    * c.lambda_cycle * c.lambda_identity
+                loss_G = loss_G + loss_idt
+        engine.backward(loss_G)
+        engine.step("G")
+
+        # -- discriminators, on pooled fakes -------------------------------------------------
+        pooled_B = self.pool_B.query(fake_B.detach())
+        pooled_A = self.pool_A.query(fake_A.detach())
+        with engine.autocast():
+            loss_D_B = self._d_loss(self.D_B, real_B, pooled_B)
+            loss_D_A = self._d_loss(self.D_A, real_A, pooled_A)
+        engine.backward(loss_D_A + loss_D_B)
+        engine.step("D")
+
+        out = {"G_AB": loss_gan_AB.item(), "G_BA": loss_gan_BA.item(), "cycle": loss_cycle.item(),
+               "D_A": loss_D_A.item(), "D_B": loss_D_B.item()}
+        if use_idt:
+            out["idt"] = loss_idt.item()
+        return out
+
+    def _d_loss(self, D, real, fake):
+        real_logits, fake_logits = self._twice(D, real, fake)
+        return 0.5 * (self.gan.d_loss_half(real_logits, True) + self.gan.d_loss_half(fake_logits, False))
+
+    def loss_watch(self):
+        return {"D_A": "discriminator", "D_B": "discriminator"}
+
+    # -- state ------------------------------------------------------------------------------
+    def extra_state(self):
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_extra_state(self, state):
+        device = next(self.parameters()).device
+        self.pool_A.load_state_dict(state["pool_A"], device)
+        self.pool_B.load_state_dict(state["pool_B"], device)
+
+    # -- inspection -------------------------------------------------------------------------
+    @torch.no_grad()
+    def visuals(self, batch):
+        a, b = batch["A"], batch["B"]
+        fake_B, fake_A = self.G_AB(a), self.G_BA(b)
+        return {"real_A": a, "fake_B": fake_B, "rec_A": self.G_BA(fake_B),
+                "real_B": b, "fake_A": fake_A, "rec_B": self.G_AB(fake_A)}
+
+    def exports(self):
+        source, target = (list(self.data.domains) + ["A", "B"])[:2]
+        ch = self.data.channels
+
+        def make_inputs(h, w, n=1):
+            return (torch.rand(n, ch, h, w) * 2 - 1,)
+
+        size = self.data.image_size
+        specs = []
+        for name, net, src, dst in (("A2B", self.G_AB, source, target), ("B2A", self.G_BA, target, source)):
+            specs.append(ExportSpec(
+                name=name, module=net, example_inputs=make_inputs(size, size),
+                input_names=["image"], output_names=["translated"],
+                dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                              "translated": {0: "batch", 2: "height", 3: "width"}},
+                metadata={"task": "image-to-image", "direction": name, "source_domain": src,
+                          "target_domain": dst, "size_multiple": ResnetGenerator.size_multiple},
+                make_inputs=make_inputs,
+            ))
+        return specs
+
+    @torch.no_grad()
+    def evaluate(self, dataset, device):
+        """PSNR/SSIM (kornia) of G_AB(A) against the true B and G_BA(B) against the true A on
+        held-out pairs, beside the identity baseline (output = input) on the same pairs."""
+        import kornia
+
+        loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in loader:
+            a, b = batch["A"].to(device), batch["B"].to(device)
+            pairs = {"A2B": (self.G_AB(a), b), "B2A": (self.G_BA(b), a), "identity": (a, b)}
+            for key, (out, target) in pairs.items():
+                out01, tgt01 = (out.float().clamp(-1, 1) + 1) / 2, (target + 1) / 2
+                psnr = torch.stack([kornia.metrics.psnr(o, t, 1.0) for o, t in zip(out01, tgt01)])
+                ssim = kornia.metrics.ssim(out01, tgt01, window_size=11).flatten(1).mean(1)
+                sums[f"{key}/psnr"] = sums.get(f"{key}/psnr", 0.0) + psnr.sum().item()
+                sums[f"{key}/ssim"] = sums.get(f"{key}/ssim", 0.0) + ssim.sum().item()
+            n += a.size(0)
+        return {"pairs": n, **{k: v / max(n, 1) for k, v in sums.items()}}

@@ -1,0 +1,44 @@
+"""Finding a run's data: a folder, or a built-in dataset by name, read by the model's kind."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from translate.errors import DataError, did_you_mean
+
+DEFAULT_IMAGE_SIZE = 256
+
+
+def resolve_root(data: str, kind: str, plugins) -> tuple[Path, str]:
+    """(root folder, canonical value for the config: a built-in name or an absolute path)."""
+    path = Path(data).expanduser()
+    if data in plugins.builtin_datasets and not path.exists():
+        entry = plugins.builtin_datasets.get(data)
+        if entry.extra.get("kind") != kind:
+            raise DataError(f"--data {data}: built-in dataset of kind {entry.extra.get('kind')!r}, "
+                            f"but this model needs kind {kind!r}")
+        return Path(entry.load()()), data
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(f"--data {data}: expected a dataset folder, got a file")
+        return path.resolve(), str(path.resolve())
+    builtin = [n for n, e in plugins.builtin_datasets.entries.items() if e.extra.get("kind") == kind]
+    raise DataError(f"--data {data}: no such folder, and not a built-in dataset."
+                    f"{did_you_mean(data, builtin)} Built-in datasets of kind {kind!r}: {', '.join(builtin) or 'none'}")
+
+
+def native_size(root: Path) -> int:
+    """The image size a dataset declares in dataset.json (built-ins do), else 256."""
+    meta = Path(root) / "dataset.json"
+    if meta.is_file():
+        try:
+            return int(json.loads(meta.read_text()).get("image_size", DEFAULT_IMAGE_SIZE))
+        except (ValueError, TypeError):
+            pass
+    return DEFAULT_IMAGE_SIZE
+
+
+def make_dataset(kind_cls, root: Path, split: str, data_cfg, *, seed: int, augment: bool, **options):
+    return kind_cls(root, split, image_size=data_cfg.image_size, load_size=data_cfg.load_size or None,
+                    channels=data_cfg.channels, augment=augment, seed=seed,
+                    max_items=data_cfg.max_items or None, **options)

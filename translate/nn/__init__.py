@@ -1,0 +1,1 @@
+"""Shared building blocks for all model plugins: networks, GAN objectives, pools, schedules."""

@@ -1,0 +1,73 @@
+"""A run directory: config.yaml, metrics.jsonl, samples/, checkpoints/, exports/, index.html.
+A new run never reuses or overwrites an existing directory."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from translate.errors import ConfigError
+
+
+def create_run_dir(out: str | Path, plugin: str, name: str = "") -> Path:
+    """Make a fresh run directory; an explicit `name` that exists is an error, an automatic
+    name gets a numeric suffix instead."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if name:
+        path = out / name
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise ConfigError(
+                f"--name {name}: run directory {path} already exists; continue it with "
+                f"`translate fit --resume {path}` or choose another --name"
+            ) from None
+        return path
+    stem = f"{plugin}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for i in range(1000):
+        path = out / (stem if i == 0 else f"{stem}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"--out {out}: could not create a new run directory")
+
+
+@dataclass
+class RunContext:
+    """What lifecycle hooks receive as `run`."""
+
+    dir: Path | None
+    config: Any          # translate.config.RunConfig
+    model: Any
+    engine: Any
+    is_main: bool = True
+    step: int = 0
+    extras: dict = field(default_factory=dict)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per logging interval (rank 0 only)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
