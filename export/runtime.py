@@ -154,7 +154,7 @@ def _check_providers(providers) -> list[str]:
     return providers
 
 
-def create_session(path, providers=None) -> ort.InferenceSession:
+def create_session(path, providers=None, threads: int | None = None) -> ort.InferenceSession:
     """An onnxruntime session with all graph optimizations on (ORT's fusions and CPU layout
     transforms are what make the ONNX file faster than eager PyTorch; they run at load time, on the
     machine that runs the model, so the shipped file stays portable)."""
@@ -162,6 +162,8 @@ def create_session(path, providers=None) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: apps should not see ORT's informational warnings
+    if threads:
+        options.intra_op_num_threads = int(threads)  # default: one per physical core
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own pybind exception types
@@ -281,7 +283,7 @@ def _to_pil(arr: np.ndarray) -> Image.Image:
 class Model:
     """An exported translate model, ready to run. What calling it does depends on its task."""
 
-    def __init__(self, path, providers=None):
+    def __init__(self, path, providers=None, *, threads: int | None = None):
         self.path = Path(path)
         self.metadata: dict = read_metadata(self.path)  # before the session: cheap, clearer errors
         runner = _TASKS.get(self.task)
@@ -292,7 +294,7 @@ class Model:
                 reason = "is unknown"
             raise ExportError(f"{self.path}: task {self.task!r} {reason} (supported: {', '.join(sorted(_TASKS))})."
                               + did_you_mean(self.task, _TASKS))
-        self.session = create_session(self.path, providers)
+        self.session = create_session(self.path, providers, threads)
         self._runner = runner(self)
 
     @property
@@ -316,5 +318,7 @@ class Model:
         return f"Model({str(self.path)!r}, task={self.task!r})"
 
 
-def load(path, providers=None) -> Model:
-    return Model(path, providers)
+def load(path, providers=None, *, threads: int | None = None) -> Model:
+    """The model at `path` (a `translate export` .onnx file), on `providers` (default: CUDA if
+    onnxruntime has it, else CPU) with `threads` CPU threads (default: one per core)."""
+    return Model(path, providers, threads=threads)

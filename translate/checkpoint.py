@@ -59,9 +59,15 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch says "Unsupported global: GLOBAL <name>" for a pickled object; anything else
+        # (e.g. "Unsupported operand") means the bytes are not a checkpoint at all.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise CheckpointError(f"checkpoint {path} cannot be read: not a checkpoint file, or a corrupt one "
+                                  f"({_weights_only_detail(exc)})") from exc
         raise CheckpointError(
-            f"checkpoint {path} was refused: it holds pickled Python objects, and checkpoints are "
-            f"loaded with weights_only=True so that loading one never runs code ({str(exc).splitlines()[0]})"
+            f"checkpoint {path} was refused: it holds a pickled Python object ({found.group(1)}), and "
+            f"checkpoints are loaded with weights_only=True so that loading one never runs code"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {str(exc).splitlines()[0]}") from exc
@@ -73,6 +79,16 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             f"reads up to {FORMAT_VERSION}: upgrade translate-i2i"
         )
     return ckpt
+
+
+def _weights_only_detail(exc: Exception) -> str:
+    """The unpickler's own reason from torch's long weights_only message."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip() or next((x for x in lines[i + 1:] if x), "")
+            return rest or "unreadable"
+    return lines[0] if lines else type(exc).__name__
 
 
 def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:

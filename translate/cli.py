@@ -180,11 +180,13 @@ def plugins_report() -> list[dict]:
 def cmd_plugins(argv: list[str]) -> int:
     p = Parser(prog="translate plugins", description="Every plugin with its origin, what it registers and its hooks.")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
     args = p.parse_strict(argv)
     rows = plugins_report()
+    failed = 1 if args.strict and any(r["error"] for r in rows) else 0
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return failed
     from translate.registry import get_plugins
 
     ps = get_plugins()
@@ -200,7 +202,7 @@ def cmd_plugins(argv: list[str]) -> int:
         for d in r["builtin_datasets"]:
             print(f"  dataset       {d:<14} {ps.builtin_datasets.get(d).summary}")
         print(f"  hooks         {', '.join(r['hooks']) or '-'}")
-    return 1 if any(r["error"] for r in rows) and "--strict" in argv else 0
+    return failed
 
 
 COMMANDS = {

@@ -190,6 +190,9 @@ def resolve(model_cls, config_file=None, overrides: dict | None = None) -> RunCo
                     raise ConfigError(f"--config {config_file}: it is for plugin {value!r}, not {model_cls.name!r}")
                 continue
             if key not in SECTIONS:
+                if isinstance(value, dict):  # a mistyped section name, e.g. "modle:"
+                    raise ConfigError(f"--config {config_file}: unknown section {key!r}."
+                                      f"{did_you_mean(key, SECTIONS)} Sections: {', '.join(SECTIONS)}")
                 # a flat key is accepted too, sorted into its section
                 for section, values in split_flat(model_cls, {key: value}, f"--config {config_file}").items():
                     merged[section].update(values)

@@ -6,8 +6,11 @@ resumed from step N reaches exactly the weights of an uninterrupted run on CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -127,6 +130,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                          f"{info.image_size}px)  |  {device} {tc.precision}"
                          + (f"  |  {dist.world_size} processes" if dist.enabled else "")
                          + (f"  |  resuming at step {start}" if start else ""))
+        if start >= tc.steps:
+            progress.message(f"the run already finished its {tc.steps} steps: nothing to train")
         hooks.fit_start(run=run)
 
     if ckpt is not None:
@@ -142,41 +147,42 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
     status = "failed"
     last_metrics: dict = {}
     try:
-        for step in range(start, tc.steps):
-            t0 = time.perf_counter()
-            epoch, batch = next(batches)
-            data_time += time.perf_counter() - t0
-            engine.step_index = step
-            model.train()
-            metrics = model.training_step(engine.to_device(batch), engine)
-            engine.end_step()
-            _check_finite(metrics, step + 1, last_ckpt, dist, device)
-            done = step + 1
-            run.step = done
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            count += 1
-            progress.update(done, metrics)
-            if not dist.is_main:
-                continue
-            if done % tc.log_every == 0 or done == tc.steps:
-                elapsed = time.perf_counter() - t_log
-                avg = {k: v / count for k, v in sums.items()}
-                record = {"step": done, "epoch": epoch, "time": time.time(), **avg,
-                          **{f"lr_{k}": v for k, v in engine.lr().items()},
-                          "it_s": count / max(elapsed, 1e-9), "data_s": data_time / count}
-                log.append(record)
-                last_metrics = avg
-                hooks.metrics_logged(run=run, step=done, metrics=record)
-                progress.log(done, avg)
-                _watch_collapse(avg, watch, low_d, warned, done, progress)
-                sums, count, data_time, t_log = {}, 0, 0.0, time.perf_counter()
-                write_index(run_dir, title)
-            if (tc.sample_every and done % tc.sample_every == 0) or done == tc.steps:
-                _save_samples(model, sample_batch, engine, run, done, hooks)
-            if (tc.checkpoint_every and done % tc.checkpoint_every == 0) or done == tc.steps:
-                last_ckpt = _save(model, engine, config, info, done, ckpt_dir, tc.keep_checkpoints)
-                hooks.checkpoint_saved(run=run, step=done, path=last_ckpt)
+        with _sigterm_as_interrupt():
+            for step in range(start, tc.steps):
+                t0 = time.perf_counter()
+                epoch, batch = next(batches)
+                data_time += time.perf_counter() - t0
+                engine.step_index = step
+                model.train()
+                metrics = model.training_step(engine.to_device(batch), engine)
+                engine.end_step()
+                _check_finite(metrics, step + 1, last_ckpt, dist, device)
+                done = step + 1
+                run.step = done
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                progress.update(done, metrics)
+                if not dist.is_main:
+                    continue
+                if done % tc.log_every == 0 or done == tc.steps:
+                    elapsed = time.perf_counter() - t_log
+                    avg = {k: v / count for k, v in sums.items()}
+                    record = {"step": done, "epoch": epoch, "time": time.time(), **avg,
+                              **{f"lr_{k}": v for k, v in engine.lr().items()},
+                              "it_s": count / max(elapsed, 1e-9), "data_s": data_time / count}
+                    log.append(record)
+                    last_metrics = avg
+                    hooks.metrics_logged(run=run, step=done, metrics=record)
+                    progress.log(done, avg)
+                    _watch_collapse(avg, watch, low_d, warned, done, progress)
+                    sums, count, data_time, t_log = {}, 0, 0.0, time.perf_counter()
+                    write_index(run_dir, title)
+                if (tc.sample_every and done % tc.sample_every == 0) or done == tc.steps:
+                    _save_samples(model, sample_batch, engine, run, done, hooks)
+                if (tc.checkpoint_every and done % tc.checkpoint_every == 0) or done == tc.steps:
+                    last_ckpt = _save(model, engine, config, info, done, ckpt_dir, tc.keep_checkpoints)
+                    hooks.checkpoint_saved(run=run, step=done, path=last_ckpt)
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -205,6 +211,24 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler preempting the job) stops training like Ctrl-C: the current step
+    finishes and a checkpoint is saved, so `--resume` loses nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- pieces --------------------------------------------------------------------------------------

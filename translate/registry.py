@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +124,8 @@ class Plugins:
         if autoload is None:
             autoload = os.environ.get("TRANSLATE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
         if os.environ.get("TRANSLATE_TRACE_PLUGINS", "") not in ("", "0"):
-            self.pm.trace.root.setwriter(lambda msg: print(f"[translate plugins] {msg}", end="", flush=True))
+            # stderr: tracing must not corrupt machine-readable stdout (`plugins --json`, `evaluate --json`)
+            self.pm.trace.root.setwriter(lambda msg: print(f"[translate plugins] {msg}", end="", file=sys.stderr, flush=True))
             self.pm.enable_tracing()
         for module in BUILTIN_PLUGINS:
             self._add(importlib.import_module(module), module, BUILTIN_ORIGIN)
@@ -143,7 +145,7 @@ class Plugins:
             unknown = [h for h in self.pm.get_hookcallers(plugin) or [] if not h.has_spec()]
             if unknown:
                 self.pm.unregister(plugin)
-                raise PluginError(f"implements unknown hook(s) {', '.join(h.name for h in unknown)}"
+                raise PluginError(f"implements unknown hook(s) {', '.join(h.name for h in unknown)}."
                                   f"{did_you_mean(unknown[0].name, self.hook_names())}")
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, never fatal
             info.error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
@@ -166,12 +168,16 @@ class Plugins:
     def _run_registrations(self) -> None:
         self.pm.check_pending()
         registries = (("register_models", self.models), ("register_datasets", None))
+        # Registration hooks are called per plugin (so one failure stays that plugin's), not
+        # through pluggy's hook caller: trace them here (printed only under TRANSLATE_TRACE_PLUGINS).
+        trace = self.pm.trace.root.get("hook")
         for hook_name, _ in registries:
             caller = getattr(self.pm.hook, hook_name)
             for impl in caller.get_hookimpls():
                 info = self.info[impl.plugin_name]
                 if info.error:
                     continue
+                trace(hook_name, "->", impl.plugin_name)
                 try:
                     impl.function(register=Registrar(self, info))
                 except Exception as exc:  # noqa: BLE001

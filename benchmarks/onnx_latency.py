@@ -1,0 +1,157 @@
+"""Latency of one generator: torch eager vs the exported ONNX file in onnxruntime, on CPU.
+
+    python benchmarks/onnx_latency.py --generator resnet9 --threads 2
+
+Exports with `translate.export.onnx_export.export_model` and runs the file through
+`translate.export.runtime`, so it measures exactly what `translate export` ships and what apps
+run. Prints one JSON line per result: median latencies (after warmup), the speedup (ratio of
+medians), the median of per-pair ratios and the ratio of minimums (the least disturbed by other
+load; compare loadavg_1min with the thread count to judge how quiet the machine was).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from translate.model import ExportSpec
+
+
+class StandIn(nn.Module):
+    """A ResNet-style generator (reflect pad, conv, InstanceNorm, ReLU, stride-2 down, residual
+    blocks, transposed-conv up, tanh) for when translate.nn is not available."""
+
+    size_multiple = 4
+
+    def __init__(self, channels=3, ngf=64, n_blocks=9):
+        super().__init__()
+
+        def block(c_in, c_out, *pre, **conv):
+            return [*pre, nn.Conv2d(c_in, c_out, **conv), nn.InstanceNorm2d(c_out), nn.ReLU(True)]
+
+        layers = block(channels, ngf, nn.ReflectionPad2d(3), kernel_size=7)
+        layers += block(ngf, ngf * 2, kernel_size=3, stride=2, padding=1)
+        layers += block(ngf * 2, ngf * 4, kernel_size=3, stride=2, padding=1)
+        self.down = nn.Sequential(*layers)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ngf * 4, ngf * 4, 3), nn.InstanceNorm2d(ngf * 4),
+                          nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(ngf * 4, ngf * 4, 3),
+                          nn.InstanceNorm2d(ngf * 4))
+            for _ in range(n_blocks))
+        up = []
+        for c in (ngf * 4, ngf * 2):
+            up += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
+                   nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
+        self.up = nn.Sequential(*up, nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh())
+
+    def forward(self, x):
+        x = self.down(x)
+        for b in self.blocks:
+            x = x + b(x)
+        return self.up(x)
+
+
+def make_generator(kind: str) -> tuple[nn.Module, str]:
+    if kind == "resnet9":
+        try:
+            from translate.nn.generators import ResnetGenerator
+        except ImportError:
+            print("translate.nn.generators is not available; using the stand-in", file=sys.stderr)
+        else:
+            return ResnetGenerator(3, 3, ngf=64, n_blocks=9), "translate.nn.ResnetGenerator(ngf=64, n_blocks=9)"
+    return StandIn(3, ngf=64, n_blocks=9), "stand-in ResNet(ngf=64, n_blocks=9)"
+
+
+class _Exportable:
+    def __init__(self, net: nn.Module, size: int):
+        self.net, self.size = net, size
+
+    def exports(self):
+        axes = {0: "batch", 2: "height", 3: "width"}
+        return [ExportSpec(
+            name="generator", module=self.net, example_inputs=(torch.randn(1, 3, self.size, self.size),),
+            input_names=["image"], output_names=["output"], dynamic_axes={"image": axes, "output": axes},
+            metadata={"task": "image-to-image", "size_multiple": getattr(self.net, "size_multiple", 4)},
+            make_inputs=lambda h, w, b: (torch.rand(b, 3, h, w) * 2 - 1,))]
+
+
+def paired_timings(fns: dict, repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, interleaved call by call: on a shared machine, load
+    from other processes then hits every contender alike instead of whichever ran last."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generator", choices=("resnet9", "stand-in"), default="resnet9")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for both torch and onnxruntime (default: each library's own)")
+    args = parser.parse_args(argv)
+
+    import onnxruntime as ort
+
+    from translate.export import runtime
+    from translate.export.onnx_export import export_model
+
+    torch.manual_seed(0)
+    net, description = make_generator(args.generator)
+    net.eval()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {"toolkit_version": "bench", "plugin": "bench", "plugin_version": "0", "model": args.generator,
+                "channels": 3, "normalization": {"range": [-1, 1], "mean": [0.5] * 3, "std": [0.5] * 3},
+                "image_size": args.size}
+        start = time.perf_counter()
+        [path] = export_model(_Exportable(net, args.size), tmp, base_metadata=base, log=lambda _: None)
+        export_s = time.perf_counter() - start
+        model = runtime.load(path, providers=["CPUExecutionProvider"], threads=args.threads)
+        session, feed = model.session, {model.session.get_inputs()[0].name: x.numpy()}
+
+        with torch.inference_mode():
+            max_err = float(np.abs(session.run(None, feed)[0] - net(x).numpy()).max())
+            times = paired_timings({"eager": lambda: net(x), "onnx": lambda: session.run(None, feed)},
+                                   args.repeats, args.warmup)
+        eager_s, onnx_s = statistics.median(times["eager"]), statistics.median(times["onnx"])
+        paired = statistics.median(e / o for e, o in zip(times["eager"], times["onnx"]))
+
+    print(json.dumps({
+        "benchmark": "onnx_latency", "generator": description, "device": "cpu",
+        "shape": [args.batch, 3, args.size, args.size],
+        "threads": args.threads or torch.get_num_threads(),
+        "torch_eager_ms": round(eager_s * 1e3, 2), "onnxruntime_ms": round(onnx_s * 1e3, 2),
+        "speedup": round(eager_s / onnx_s, 3), "paired_speedup": round(paired, 3),
+        "min_speedup": round(min(times["eager"]) / min(times["onnx"]), 3),
+        "repeats": args.repeats, "loadavg_1min": round(os.getloadavg()[0], 2),
+        "max_abs_error": max_err, "export_s": round(export_s, 2),
+        "torch": torch.__version__, "onnxruntime": ort.__version__, "machine": platform.machine(),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The practitioner's path through the real command line, each command in a fresh interpreter
+(`python -m translate.cli`): fit -> export -> predict -> evaluate, at a tiny size. Then, in
+process, what happens around an existing run: a second fit with the same --name, resuming.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+from translate.checkpoint import load_checkpoint
+
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory, run_translate, tiny_flags, shared_unpaired, png):
+    base = tmp_path_factory.mktemp("e2e")
+    runs, run = base / "runs", base / "runs" / "e2e"
+    flags = [f for f in tiny_flags if f != "--quiet"]   # progress lines on (stderr is not a TTY)
+    fit = run_translate("fit", "--plugin", "cyclegan", *flags, "--steps", STEPS, "--checkpoint-every", 2,
+                        "--sample-every", 2, "--data", shared_unpaired, "--out", runs, "--name", "e2e", cwd=base)
+    assert fit.returncode == 0, fit.stderr
+    export = run_translate("export", run, cwd=base)
+    assert export.returncode == 0, export.stderr
+    image = png(base / "inputs" / "photo.png", 7, size=(46, 30))   # not a multiple of 4: padded and cropped
+    predict = run_translate("predict", run / "exports" / "A2B.onnx", image, "--output", base / "out", cwd=base)
+    evaluate = run_translate("evaluate", run, "--json", cwd=base)
+    return SimpleNamespace(base=base, runs=runs, run=run, data=shared_unpaired, image=image,
+                           fit=fit, export=export, predict=predict, evaluate=evaluate)
+
+
+def finite_numbers(record: dict) -> bool:
+    return all(math.isfinite(v) for v in record.values() if isinstance(v, (int, float)))
+
+
+def test_fit_writes_a_complete_run_directory(e2e):
+    run = e2e.run
+    assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e"]
+    config = (run / "config.yaml").read_text()
+    assert "plugin: cyclegan" in config and f"steps: {STEPS}" in config
+
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, STEPS + 1))     # --log-every 1
+    assert all(finite_numbers(r) for r in records)
+    assert {"G_AB", "G_BA", "cycle", "idt", "D_A", "D_B", "lr_G", "lr_D", "it_s"} <= set(records[0])
+
+    samples = sorted(p.name for p in (run / "samples").glob("step_*.png"))
+    assert samples == ["step_000002.png", "step_000004.png"]
+    with Image.open(run / "samples" / "step_000004.png") as grid:
+        assert grid.width > grid.height > 0                  # 6 columns x 2 rows of 32px tiles
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000002.pt", "step_000004.pt"]
+
+    index = (run / "index.html").read_text()
+    assert 'src="samples/step_000004.png"' in index and 'src="samples/step_000002.png"' in index
+    assert "<svg" in index and "<script" not in index        # loss curves, no scripts
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert evaluation["step"] == STEPS and evaluation["pairs"] == 3
+
+    err = e2e.fit.stderr
+    assert f"step {STEPS}/{STEPS}" in err and f"done: {run}" in err and "Traceback" not in err
+
+
+def test_export_writes_verified_onnx_files(e2e):
+    exports = e2e.run / "exports"
+    assert sorted(p.name for p in exports.iterdir()) == ["A2B.onnx", "B2A.onnx"]
+    assert str(exports / "A2B.onnx") in e2e.export.stdout and str(exports / "B2A.onnx") in e2e.export.stdout
+    assert "max abs error" in e2e.export.stdout            # verified against PyTorch
+
+
+def test_predict_keeps_the_input_size(e2e):
+    assert e2e.predict.returncode == 0, e2e.predict.stderr
+    out = e2e.base / "out" / "photo.png"
+    assert out.is_file() and str(out) in e2e.predict.stdout
+    with Image.open(e2e.image) as src, Image.open(out) as result:
+        assert result.size == src.size == (46, 30)
+        assert result.mode == "RGB"
+
+
+def test_evaluate_prints_json(e2e):
+    assert e2e.evaluate.returncode == 0, e2e.evaluate.stderr
+    metrics = json.loads(e2e.evaluate.stdout)
+    assert metrics["step"] == STEPS and metrics["pairs"] == 3
+    for key in ("A2B/psnr", "A2B/ssim", "B2A/psnr", "identity/psnr", "identity/ssim"):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
+
+
+# -- around an existing run (in process) -----------------------------------------------------------
+
+def test_same_name_fails_and_leaves_the_first_run_intact(e2e, run_cli, tiny_flags, digests):
+    before = digests(e2e.run)
+    code, _, err = run_cli("fit", "--plugin", "cyclegan", *tiny_flags, "--data", e2e.data, "--out", e2e.runs,
+                           "--name", "e2e")
+    assert code == 2
+    assert f"--name e2e: run directory {e2e.run} already exists" in err and f"--resume {e2e.run}" in err
+    assert digests(e2e.run) == before
+    assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e"]
+
+
+def test_resume_cannot_change_the_steps(e2e, run_cli, digests):
+    before = digests(e2e.run)
+    code, _, err = run_cli("fit", "--resume", e2e.run, "--steps", 8)
+    assert code == 2
+    assert "--steps cannot change when resuming" in err and "checkpoint_every" in err  # what may change
+    assert digests(e2e.run) == before
+
+
+def test_resuming_a_finished_run_does_nothing_more(e2e, run_cli, digests):
+    """The run is at its last step: `fit --resume` trains no step, writes no checkpoint, logs no
+    metrics and exits 0 (it re-writes only config.yaml/index.html/eval.json, with the same content)."""
+    before = digests(e2e.run)
+    code, _, err = run_cli("fit", "--resume", e2e.run)
+    assert code == 0, err
+    assert "resuming at step 4" in err
+    after = digests(e2e.run)
+    for name in ("checkpoints/step_000002.pt", "checkpoints/step_000004.pt", "metrics.jsonl", "config.yaml",
+                 "samples/step_000004.png", "exports/A2B.onnx"):
+        assert after[name] == before[name], name
+    assert set(after) == set(before)
+    assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e"]
+
+
+def test_a_resumed_run_continues_its_own_directory(e2e, run_cli):
+    stopped = e2e.runs / "stopped"
+    shutil.copytree(e2e.run, stopped)
+    (stopped / "checkpoints" / "step_000004.pt").unlink()        # as if it stopped after step 2
+    code, _, err = run_cli("fit", "--resume", stopped, "--log-every", 2)  # logging may change
+    assert code == 0, err
+    assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e", "stopped"]   # no new run directory
+    assert (stopped / "checkpoints" / "step_000004.pt").is_file()
+    last = json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == STEPS
+    a = load_checkpoint(e2e.run / "checkpoints" / "step_000004.pt")
+    b = load_checkpoint(stopped / "checkpoints" / "step_000004.pt")
+    assert b["config"]["train"]["log_every"] == 2
+    for net in a["networks"]:
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"

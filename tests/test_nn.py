@@ -1,0 +1,304 @@
+"""Unit tests of translate.nn: generators, the PatchGAN and its receptive field, GAN objectives,
+the gradient penalty, the image pool, the learning-rate schedule and the initialization."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from translate.nn.discriminators import NLayerDiscriminator, receptive_field
+from translate.nn.generators import ResnetGenerator, UnetGenerator
+from translate.nn.layers import init_weights, maybe_spectral_norm, norm_layer
+from translate.nn.losses import OBJECTIVES, GANLoss, gradient_penalty
+from translate.nn.pool import ImagePool
+from translate.nn.schedules import LinearDecay, linear_decay
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)
+
+
+# -- generators ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("in_ch, out_ch, h, w", [(3, 3, 32, 32), (1, 3, 24, 40), (3, 1, 36, 28)])
+@pytest.mark.parametrize("norm", ["instance", "batch", "none"])
+def test_resnet_generator_shape_and_tanh_range(in_ch, out_ch, h, w, norm):
+    g = ResnetGenerator(in_ch, out_ch, ngf=8, n_blocks=2, norm=norm).eval()
+    assert h % g.size_multiple == 0 and w % g.size_multiple == 0
+    assert isinstance(g.model[-1], nn.Tanh)
+    with torch.no_grad():
+        g.model[-2].weight.mul_(1000)      # huge pre-activations: tanh must still bound them
+        y = g(torch.randn(2, in_ch, h, w))
+    assert y.shape == (2, out_ch, h, w)
+    assert y.min() >= -1 and y.max() <= 1 and y.abs().max() > 0.99
+
+
+def test_resnet_generator_dropout_only_in_training():
+    g = ResnetGenerator(3, 3, ngf=8, n_blocks=1, use_dropout=True)
+    assert any(isinstance(m, nn.Dropout) for m in g.modules())
+    x = torch.randn(1, 3, 16, 16)
+    g.eval()
+    assert torch.equal(g(x), g(x))
+    g.train()
+    assert not torch.equal(g(x), g(x))
+
+
+@pytest.mark.parametrize("num_downs, size", [(5, 32), (6, 64)])
+def test_unet_generator_shape_and_tanh_range(num_downs, size):
+    g = UnetGenerator(3, 2, num_downs=num_downs, ngf=8).eval()
+    assert g.size_multiple == 2 ** num_downs
+    outermost = g.model.model
+    assert isinstance(outermost[-1], nn.Tanh)
+    with torch.no_grad():
+        outermost[-2].weight.mul_(1000)
+        y = g(torch.randn(2, 3, size, size))
+    assert y.shape == (2, 2, size, size)
+    assert y.min() >= -1 and y.max() <= 1 and y.abs().max() > 0.99
+
+
+def test_unet_skip_connections_carry_the_input():
+    """The outermost level concatenates nothing, every other level concatenates its input."""
+    g = UnetGenerator(3, 3, num_downs=5, ngf=4).eval()
+    inner = g.model.model[1]                 # the level below the outermost
+    x = torch.randn(1, 4, 16, 16)
+    out = inner(x)
+    assert out.shape[1] == 8 and torch.equal(out[:, :4], x)
+
+
+# -- PatchGAN ----------------------------------------------------------------------------------------
+
+def window(index: int, n_layers: int) -> tuple[int, int]:
+    """The input rows [lo, hi] one PatchGAN output row sees, walking back through the layers:
+    n_layers stride-2 convs (k4, p1), one stride-1 conv (k4, p1), the final conv (k4, p1)."""
+    layers = [(4, 2, 1)] * n_layers + [(4, 1, 1), (4, 1, 1)]
+    lo = hi = index
+    for k, s, p in reversed(layers):
+        lo, hi = lo * s - p, hi * s - p + k - 1
+    return lo, hi
+
+
+def test_receptive_field_formula():
+    assert [receptive_field(n) for n in (1, 2, 3)] == [16, 34, 70]
+    for n in (1, 2, 3):
+        lo, hi = window(5, n)
+        assert hi - lo + 1 == receptive_field(n)
+
+
+def test_patchgan_output_sees_exactly_its_70x70_patch():
+    d = NLayerDiscriminator(1, ndf=4, n_layers=3, norm="none").double()  # no norm: outputs are local
+    x = torch.randn(1, 1, 160, 160, dtype=torch.float64, requires_grad=True)
+    out = d(x)
+    assert out.shape == (1, 1, 18, 18)
+    i, j = 9, 8
+    out[0, 0, i, j].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).flatten()
+    assert (rows.min().item(), rows.max().item()) == window(i, 3)
+    assert (cols.min().item(), cols.max().item()) == window(j, 3)
+    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+
+
+def test_perturbing_a_pixel_moves_exactly_the_outputs_whose_patch_contains_it():
+    d = NLayerDiscriminator(1, ndf=4, n_layers=3, norm="none").double().eval()
+    x = torch.randn(1, 1, 128, 128, dtype=torch.float64)
+    r, c = 70, 41
+    x2 = x.clone()
+    x2[0, 0, r, c] += 1.0
+    with torch.no_grad():
+        moved = (d(x2) - d(x)).abs()[0, 0] > 1e-12
+    expected = torch.zeros_like(moved)
+    for i in range(moved.shape[0]):
+        for j in range(moved.shape[1]):
+            (r0, r1), (c0, c1) = window(i, 3), window(j, 3)
+            expected[i, j] = r0 <= r <= r1 and c0 <= c <= c1
+    assert expected.any() and not expected.all()
+    assert torch.equal(moved, expected)
+
+
+# -- GAN objectives ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", OBJECTIVES)
+def test_d_loss_prefers_well_separated_logits(mode):
+    loss = GANLoss(mode)
+    real, fake = torch.full((4, 1, 3, 3), 3.0), torch.full((4, 1, 3, 3), -3.0)
+    good, swapped = loss.d_loss(real, fake), loss.d_loss(fake, real)
+    assert good < swapped
+    # The one-sided halves add up to the full loss.
+    halves = loss.d_loss_half(real, True) + loss.d_loss_half(fake, False)
+    assert torch.allclose(halves, good)
+
+
+@pytest.mark.parametrize("mode", OBJECTIVES)
+def test_g_loss_decreases_as_fake_logits_rise(mode):
+    loss = GANLoss(mode)
+    top = 1.0 if mode == "lsgan" else 4.0   # least squares: the target for fakes is 1
+    values = [loss.g_loss(torch.full((2, 1, 2, 2), v)).item() for v in torch.linspace(-4, top, 11).tolist()]
+    assert all(a > b for a, b in zip(values, values[1:])), values
+
+
+@pytest.mark.parametrize("mode", OBJECTIVES)
+def test_losses_are_fp32_for_half_logits(mode):
+    loss = GANLoss(mode)
+    logits = torch.randn(2, 1, 4, 4).half()
+    assert loss.d_loss(logits, logits).dtype == torch.float32
+    assert loss.g_loss(logits).dtype == torch.float32
+
+
+def test_unknown_objective():
+    with pytest.raises(ValueError, match="must be one of"):
+        GANLoss("wasserstein")
+
+
+# -- gradient penalty ----------------------------------------------------------------------------------
+
+class LinearCritic(nn.Module):
+    """D(x) = <w, x> per sample: its input gradient is w everywhere, of norm ||w||."""
+
+    def __init__(self, shape, norm):
+        super().__init__()
+        w = torch.randn(shape, dtype=torch.float64)
+        self.w = nn.Parameter(w / w.norm() * norm)
+
+    def forward(self, x):
+        return (x.double() * self.w).flatten(1).sum(1)
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_critic():
+    critic = LinearCritic((3, 8, 8), norm=1.0)
+    real, fake = torch.randn(5, 3, 8, 8), torch.randn(5, 3, 8, 8)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_gradient_penalty_is_positive_for_a_steep_critic_and_trains_it():
+    critic = LinearCritic((3, 8, 8), norm=5.0)
+    real, fake = torch.randn(5, 3, 8, 8), torch.randn(5, 3, 8, 8)
+    gp = gradient_penalty(critic, real, fake)
+    assert gp.item() == pytest.approx((5.0 - 1.0) ** 2, rel=1e-6)
+    gp.backward()  # create_graph=True: the penalty's gradient reaches the critic's weights
+    assert critic.w.grad is not None and critic.w.grad.abs().sum() > 0
+
+
+def test_gradient_penalty_select_picks_one_output():
+    steep, flat = LinearCritic((1, 4, 4), norm=3.0), LinearCritic((1, 4, 4), norm=1.0)
+
+    def two_heads(x):
+        return flat(x), steep(x)
+
+    real, fake = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
+    assert gradient_penalty(two_heads, real, fake, select=lambda out: out[0]).item() == pytest.approx(0.0, abs=1e-10)
+    assert gradient_penalty(two_heads, real, fake, select=lambda out: out[1]).item() == pytest.approx(4.0, rel=1e-6)
+
+
+# -- image pool -------------------------------------------------------------------------------------------
+
+def images(*values):
+    return torch.stack([torch.full((1, 2, 2), float(v)) for v in values])
+
+
+def labels(batch):
+    return [int(t.flatten()[0].item()) for t in batch]
+
+
+def test_image_pool_returns_new_images_until_full_then_a_mix():
+    pool = ImagePool(size=3, seed=0)
+    assert labels(pool.query(images(0, 1))) == [0, 1]
+    assert labels(pool.query(images(2))) == [2]            # now full: 0, 1, 2
+    seen_new = seen_old = 0
+    stored = {0, 1, 2}
+    for k in range(3, 60):
+        (out,) = labels(pool.query(images(k)))
+        if out == k:
+            seen_new += 1
+        else:
+            assert out in stored, "an old image must come from the pool"
+            seen_old += 1
+            stored.discard(out)
+            stored.add(k)           # the new image took its place
+        assert len(pool.images) == 3
+        assert set(labels(pool.images)) == stored
+    assert seen_new > 10 and seen_old > 10
+
+
+def test_image_pool_of_size_zero_passes_through():
+    pool = ImagePool(size=0)
+    batch = images(1, 2, 3)
+    assert pool.query(batch) is batch and pool.images == []
+
+
+def test_image_pool_state_round_trip_reproduces_future_outputs():
+    pool = ImagePool(size=4, seed=3)
+    for k in range(10):
+        pool.query(images(k, 100 + k))
+    buffer = io.BytesIO()
+    torch.save(pool.state_dict(), buffer)  # plain data: loadable like a checkpoint
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    copy = ImagePool(size=4, seed=999)
+    copy.load_state_dict(state)
+    for k in range(10, 40):
+        assert labels(pool.query(images(k, 100 + k))) == labels(copy.query(images(k, 100 + k)))
+    # Without the state, another pool gives other outputs.
+    other = ImagePool(size=4, seed=999)
+    assert [labels(other.query(images(k))) for k in range(40)] != [[k] for k in range(40)]
+
+
+# -- schedules ------------------------------------------------------------------------------------------
+
+def test_linear_decay_constant_then_linear_to_zero():
+    f = LinearDecay(total_steps=10, decay_start=0.5)
+    assert [f(s) for s in range(6)] == [1.0] * 6
+    assert [round(f(s), 6) for s in range(5, 11)] == [1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    assert f(12) == 0.0
+    assert LinearDecay(10, 0.0)(0) == 1.0 and LinearDecay(10, 0.0)(5) == pytest.approx(0.5)
+
+
+def test_linear_decay_scheduler_on_an_optimizer_and_its_state():
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = linear_decay(opt, total_steps=8, decay_start=0.25)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:3] == [0.1, 0.1, 0.1]
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    buffer = io.BytesIO()
+    torch.save(sched.state_dict(), buffer)  # checkpoints are loaded with weights_only=True
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["last_epoch"] == 8
+
+
+# -- layers and initialization -----------------------------------------------------------------------------
+
+def test_init_weights_normal_002():
+    net = nn.Sequential(nn.Conv2d(32, 64, 3), nn.BatchNorm2d(64), nn.Linear(100, 200),
+                        maybe_spectral_norm(nn.Conv2d(32, 64, 3), True))
+    init_weights(net, "normal", 0.02)
+    conv, bn, lin, sn = net
+    for w in (conv.weight, lin.weight, sn.parametrizations.weight.original):
+        assert w.mean().abs() < 0.002 and w.std().item() == pytest.approx(0.02, rel=0.05)
+    assert torch.all(conv.bias == 0) and torch.all(lin.bias == 0)
+    assert bn.weight.mean().item() == pytest.approx(1.0, abs=0.01) and bn.weight.std().item() == pytest.approx(0.02, rel=0.25)
+    assert torch.all(bn.bias == 0)
+
+
+def test_init_weights_other_kinds_and_unknown():
+    conv = nn.Conv2d(16, 16, 3)
+    init_weights(conv, "xavier", 1.0)
+    assert conv.weight.std().item() == pytest.approx((2 / (16 * 9 * 2)) ** 0.5, rel=0.1)
+    with pytest.raises(ValueError, match="unknown init"):
+        init_weights(nn.Conv2d(1, 1, 1), "uniformish")
+
+
+def test_norm_layer_kinds():
+    assert isinstance(norm_layer("batch")(4), nn.BatchNorm2d)
+    inorm = norm_layer("instance")(4)
+    assert isinstance(inorm, nn.InstanceNorm2d) and not inorm.track_running_stats
+    assert isinstance(norm_layer("none")(4), nn.Identity)
+    with pytest.raises(ValueError, match="norm must be"):
+        norm_layer("group")
