@@ -6,7 +6,9 @@ Needs torch, onnx and onnxscript (the 'train' extra); only `translate export` im
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import math
 import os
 import re
@@ -59,9 +61,7 @@ def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, ver
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)  # no-op after a successful rename
-    for _, final in staged:
-        log(f"wrote {final}")
-    return [final for _, final in staged]
+    return [final for _, final in staged]  # the caller reports them (the CLI prints each path)
 
 
 def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: dict, opset: int,
@@ -102,10 +102,26 @@ def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: d
 
 @contextlib.contextmanager
 def _quiet():
-    # torch.onnx's deprecation/tracer warnings are about its internals, not the user's model.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    # torch.onnx's deprecation/tracer warnings and torch.export's graph dumps on a failed capture
+    # are about torch's internals; what matters reaches the user as one log line or an ExportError.
+    torch_logger = logging.getLogger("torch")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        torch_logger.setLevel(level)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's first line, without terminal colours: torch.onnx wraps the real
+    reason in a generic "Failed to export the model" error."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {(lines or [''])[0][:200]}"
 
 
 def _to_onnx(spec: ExportSpec, module, inputs: tuple, opset: int, filename: str, log) -> onnx.ModelProto:
@@ -118,15 +134,15 @@ def _to_onnx(spec: ExportSpec, module, inputs: tuple, opset: int, filename: str,
     dynamic_shapes = tuple(dict(spec.dynamic_axes[name]) if name in spec.dynamic_axes else None
                            for name in spec.input_names)
     try:
-        with _quiet(), torch.no_grad():
+        # A failed capture also prints the partial FX graph to stderr; the log line below says why.
+        with _quiet(), torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             program = torch.onnx.export(
                 module, inputs, dynamo=True, opset_version=opset, input_names=list(spec.input_names),
                 output_names=list(spec.output_names), dynamic_shapes=dynamic_shapes,
                 optimize=True, external_data=False, verbose=False)
         return program.model_proto
     except Exception as exc:  # torch.export raises many types (UserError, Unsupported, ...)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        log(f"{filename}: the torch.export-based exporter failed ({type(exc).__name__}: {reason}); "
+        log(f"{filename}: the torch.export-based exporter failed ({_reason(exc)}); "
             f"using the TorchScript exporter")
     with _quiet(), tempfile.TemporaryDirectory() as tmpdir, torch.no_grad():
         path = Path(tmpdir) / filename

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -112,7 +112,7 @@ def read_metadata(path) -> dict:
     try:
         props = _metadata_props(path)
     except (_Malformed, UnicodeDecodeError, ValueError) as exc:
-        raise ExportError(f"{path}: not a readable ONNX model ({exc})") from exc
+        raise ExportError(f"{path}: not a readable ONNX model (invalid protobuf: {exc})") from exc
     except OSError as exc:
         raise ExportError(f"{path}: cannot read model file ({exc})") from exc
     if METADATA_KEY not in props:
@@ -172,6 +172,9 @@ def create_session(path, providers=None, threads: int | None = None) -> ort.Infe
 
 # -- tasks ----------------------------------------------------------------------------------
 
+_QUIET_RUN = ort.RunOptions()
+_QUIET_RUN.log_severity_level = 4  # a failed run raises (and is reported by us); no duplicate log line
+
 _TASKS: dict[str, type["Task"]] = {}
 
 
@@ -192,9 +195,6 @@ class Task:
 
     def __call__(self, *args, **kwargs):
         raise NotImplementedError
-
-
-ImageInput = Any  # PIL.Image.Image | np.ndarray (uint8 HxW / HxWxC) | str | os.PathLike
 
 
 @register_task("image-to-image")
@@ -233,7 +233,13 @@ class ImageToImage(Task):
             for start in range(0, len(indices), max(1, batch_size)):
                 chunk = indices[start:start + max(1, batch_size)]
                 batch = np.stack([to_unit_range(arrays[i]).transpose(2, 0, 1) for i in chunk])
-                result = self.translate_array(batch)
+                try:
+                    result = self.translate_array(batch)
+                except DataError as exc:  # name the image, not just the model
+                    first = items[chunk[0]]
+                    label = str(first) if isinstance(first, (str, os.PathLike)) else f"image #{chunk[0]}"
+                    more = f" (and {len(chunk) - 1} more of that size)" if len(chunk) > 1 else ""
+                    raise DataError(f"{label}{more}: {exc}") from exc
                 for i, out in zip(chunk, result):
                     outputs[i] = from_unit_range(out.transpose(1, 2, 0))
         pil = [_to_pil(out) for out in outputs]
@@ -251,10 +257,11 @@ class ImageToImage(Task):
         if ph or pw:
             batch = np.pad(batch, ((0, 0), (0, 0), (top, ph - top), (left, pw - left)), mode="reflect")
         try:
-            out = self.model.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]
+            out = self.model.session.run(None, {self.input_name: np.ascontiguousarray(batch)}, _QUIET_RUN)[0]
         except Exception as exc:  # onnxruntime's pybind errors (e.g. an image too small for the net)
+            hint = " Is the image too small for this model?" if min(h, w) < 8 * self.size_multiple else ""
             raise DataError(f"{self.model.path.name}: inference failed on a {n}x{self.channels}x{h}x{w} "
-                            f"input ({type(exc).__name__}: {exc})") from exc
+                            f"input ({type(exc).__name__}: {exc}).{hint}") from exc
         if out.ndim != 4 or out.shape[0] != n or out.shape[2:] != batch.shape[2:]:
             raise ExportError(f"{self.model.path.name}: output shape {out.shape} does not match the "
                               f"input {batch.shape}; not an image-to-image model?")
@@ -306,6 +313,8 @@ class Model:
         return self.session.get_providers()
 
     def __call__(self, *args, **kwargs):
+        """Run the model; the arguments depend on the task (image-to-image: an image or a list of
+        images, as PIL images, uint8 HxW/HxWxC arrays or paths)."""
         return self._runner(*args, **kwargs)
 
     def translate_array(self, batch: np.ndarray) -> np.ndarray:

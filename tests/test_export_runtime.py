@@ -62,6 +62,19 @@ class TracingDiffers(nn.Module):
         return y
 
 
+class DataDependent(nn.Module):
+    """A branch on tensor data: torch.export cannot capture it, the TorchScript tracer can."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        if x.abs().max() >= 0:  # always true
+            return self.conv(x)
+        return x
+
+
 class Exportable:
     """The minimum of a TranslationModel that export_model uses: exports()."""
 
@@ -118,7 +131,7 @@ def test_export_writes_a_checked_file_with_metadata(exported):
     assert meta["inputs"] == [{"name": "image", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}]
     assert meta["outputs"][0]["shape"] == ["batch", 3, "height", "width"]
     h, w = verification_size(2)
-    assert h != w and any(f"max abs error" in line and f"2x3x{h}x{w}" in line for line in logs), logs
+    assert h != w and any("max abs error" in line and f"2x3x{h}x{w}" in line for line in logs), logs
 
 
 def test_layers_export_as_single_onnx_ops(exported):
@@ -149,6 +162,14 @@ def test_verification_catches_a_mismatch_and_writes_nothing(tmp_path):
         export_model(Exportable(TracingDiffers()), tmp_path, base_metadata=BASE, log=lambda _: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A2B.onnx"]  # no temp file left
     assert old.read_bytes() == b"previous export"                       # and the old one kept
+
+
+def test_export_falls_back_to_torchscript_when_torch_export_fails(tmp_path, capfd):
+    logs: list[str] = []
+    [path] = export_model(Exportable(DataDependent()), tmp_path, base_metadata=BASE, log=logs.append)
+    assert "using the TorchScript exporter" in logs[0] and "max abs error" in logs[1]
+    assert runtime.read_metadata(path)["direction"] == "A2B"
+    assert "def forward" not in capfd.readouterr().err  # torch's partial-graph dump is kept quiet
 
 
 def test_metadata_without_a_task_fails_before_exporting(tmp_path):
