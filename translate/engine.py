@@ -158,6 +158,20 @@ class Engine:
                 for p, f in zip(n.parameters(), fl):
                     p.requires_grad_(f)
 
+    @contextlib.contextmanager
+    def unwrapped(self, model):
+        """Swap the model's networks for the plain modules (no DDP/compile wrappers) inside the
+        block: rank-0-only work (samples, evaluation, export) must not enter DDP's collectives,
+        which would wait forever for the other ranks (e.g. BatchNorm buffer broadcasts)."""
+        wrapped = {n: getattr(model, n) for n in model.network_names}
+        for n, net in wrapped.items():
+            setattr(model, n, unwrap(net))
+        try:
+            yield model
+        finally:
+            for n, net in wrapped.items():
+                setattr(model, n, net)
+
     def to_device(self, batch):
         if isinstance(batch, torch.Tensor):
             batch = batch.to(self.device, non_blocking=True)

@@ -198,15 +198,16 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
 
     result = FitResult(run_dir, last_ckpt, done, last_metrics)
     if dist.is_main:
-        if tc.export:
-            result.exports = export_from_model(model, config, run_dir / "exports", log=progress.message)
-        if kind_cls.has_split(root, "test"):
-            result.evaluation = evaluate_model(model, kind_cls, root, config, device)
-            write_text_atomic(run_dir / "eval.json", json.dumps({"step": done, **result.evaluation}, indent=2))
-            progress.message("held-out evaluation: " + format_evaluation(result.evaluation))
-        write_index(run_dir, title, extra=result.evaluation or None)
-        progress.message(f"done: {run_dir}  (checkpoint {last_ckpt.name if last_ckpt else '-'}, "
-                         f"open {run_dir / 'index.html'})")
+        with engine.unwrapped(model):
+            if tc.export:
+                result.exports = export_from_model(model, config, run_dir / "exports", log=progress.message)
+            if kind_cls.has_split(root, "test"):
+                result.evaluation = evaluate_model(model, kind_cls, root, config, device)
+                write_text_atomic(run_dir / "eval.json", json.dumps({"step": done, **result.evaluation}, indent=2))
+                progress.message("held-out evaluation: " + format_evaluation(result.evaluation))
+            write_index(run_dir, title, extra=result.evaluation or None)
+            progress.message(f"done: {run_dir}  (checkpoint {last_ckpt.name if last_ckpt else '-'}, "
+                             f"open {run_dir / 'index.html'})")
     if dist.enabled:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -317,7 +318,7 @@ def _sample_batch(kind_cls, root, config, model_cls) -> dict:
 def _save_samples(model, batch, engine, run, step, hooks) -> None:
     import torchvision
 
-    with torch.random.fork_rng(devices=[]):  # sampling must not disturb the training RNG
+    with torch.random.fork_rng(devices=[]), engine.unwrapped(model):  # must not disturb training RNG
         was_training = model.training
         model.eval()
         images = model.visuals(engine.to_device(batch))
