@@ -33,11 +33,14 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
 
     def init(m):
         name = type(m).__name__
-        weight = getattr(m, "weight", None)
-        if weight is None or not isinstance(weight, nn.Parameter) and not hasattr(m, "parametrizations"):
+        # With spectral norm, `m.weight` is computed from the stored `original`: initialize that.
+        if hasattr(m, "parametrizations") and "weight" in m.parametrizations:
+            w = m.parametrizations.weight.original
+        elif isinstance(m.__dict__.get("_parameters", {}).get("weight"), nn.Parameter):
+            w = m.weight
+        else:
             return
         if "Conv" in name or "Linear" in name:
-            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
             if kind == "normal":
                 nn.init.normal_(w, 0.0, gain)
             elif kind == "xavier":
