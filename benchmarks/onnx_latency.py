@@ -26,49 +26,10 @@ from torch import nn
 from translate.model import ExportSpec
 
 
-class StandIn(nn.Module):
-    """A ResNet-style generator (reflect pad, conv, InstanceNorm, ReLU, stride-2 down, residual
-    blocks, transposed-conv up, tanh) for when translate.nn is not available."""
-
-    size_multiple = 4
-
-    def __init__(self, channels=3, ngf=64, n_blocks=9):
-        super().__init__()
-
-        def block(c_in, c_out, *pre, **conv):
-            return [*pre, nn.Conv2d(c_in, c_out, **conv), nn.InstanceNorm2d(c_out), nn.ReLU(True)]
-
-        layers = block(channels, ngf, nn.ReflectionPad2d(3), kernel_size=7)
-        layers += block(ngf, ngf * 2, kernel_size=3, stride=2, padding=1)
-        layers += block(ngf * 2, ngf * 4, kernel_size=3, stride=2, padding=1)
-        self.down = nn.Sequential(*layers)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ngf * 4, ngf * 4, 3), nn.InstanceNorm2d(ngf * 4),
-                          nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(ngf * 4, ngf * 4, 3),
-                          nn.InstanceNorm2d(ngf * 4))
-            for _ in range(n_blocks))
-        up = []
-        for c in (ngf * 4, ngf * 2):
-            up += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                   nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
-        self.up = nn.Sequential(*up, nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh())
-
-    def forward(self, x):
-        x = self.down(x)
-        for b in self.blocks:
-            x = x + b(x)
-        return self.up(x)
-
-
 def make_generator(kind: str) -> tuple[nn.Module, str]:
-    if kind == "resnet9":
-        try:
-            from translate.nn.generators import ResnetGenerator
-        except ImportError:
-            print("translate.nn.generators is not available; using the stand-in", file=sys.stderr)
-        else:
-            return ResnetGenerator(3, 3, ngf=64, n_blocks=9), "translate.nn.ResnetGenerator(ngf=64, n_blocks=9)"
-    return StandIn(3, ngf=64, n_blocks=9), "stand-in ResNet(ngf=64, n_blocks=9)"
+    from translate.nn.generators import ResnetGenerator
+
+    return ResnetGenerator(3, 3, ngf=64, n_blocks=9), "translate.nn.ResnetGenerator(ngf=64, n_blocks=9)"
 
 
 class _Exportable:
@@ -101,7 +62,7 @@ def paired_timings(fns: dict, repeats: int, warmup: int) -> dict[str, list[float
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", choices=("resnet9", "stand-in"), default="resnet9")
+    parser.add_argument("--generator", choices=("resnet9",), default="resnet9")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)

@@ -15,7 +15,6 @@ trainB = Twemoji images of the second, so the training data is truly unpaired.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import subprocess

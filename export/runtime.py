@@ -35,72 +35,14 @@ __all__ = ["load", "Model", "read_metadata", "register_task", "default_providers
 
 # -- metadata -------------------------------------------------------------------------------
 
-class _Malformed(Exception):
-    pass
-
-
-def _varint(buf, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise _Malformed("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise _Malformed("varint too long")
-
-
-def _walk(buf):
-    """(field number, wire type, start, end) of each field of one protobuf message in `buf`;
-    start:end is the payload of length-delimited fields (wire type 2)."""
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _varint(buf, pos)
-        field, wire = tag >> 3, tag & 7
-        start = pos
-        if field == 0:
-            raise _Malformed("field number 0")
-        if wire == 0:
-            _, pos = _varint(buf, pos)
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-        elif wire == 2:
-            n, start = _varint(buf, pos)
-            pos = start + n
-        else:
-            raise _Malformed(f"wire type {wire}")
-        if pos > len(buf):
-            raise _Malformed("truncated field")
-        yield field, wire, start, pos
-
-
 def _metadata_props(path: Path) -> dict[str, str]:
-    """ModelProto.metadata_props (field 14: key = 1, value = 2) without loading the graph.
-
-    The file is memory-mapped and only its top-level fields are walked, so reading the metadata
-    of a large model parses none of its weights and needs no `onnx` package.
-    """
-    import mmap
-
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            raise _Malformed("empty file")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            props, has_graph = {}, False
-            for field, wire, start, end in _walk(buf):
-                if field == 7 and wire == 2:  # ModelProto.graph
-                    has_graph = True
-                elif field == 14 and wire == 2:
-                    entry = buf[start:end]
-                    kv = {f: entry[s:e].decode("utf-8") for f, w, s, e in _walk(entry) if w == 2}
-                    props[kv.get(1, "")] = kv.get(2, "")
-            if not has_graph:
-                raise _Malformed("no graph")
-            return props
+    """ModelProto.metadata_props, as onnxruntime reads them (no graph optimization: only the
+    metadata is wanted, so this stays cheap)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 4
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 def read_metadata(path) -> dict:
@@ -111,10 +53,9 @@ def read_metadata(path) -> dict:
         raise ExportError(f"{path}: model file does not exist" if not path.exists() else f"{path}: not a file")
     try:
         props = _metadata_props(path)
-    except (_Malformed, UnicodeDecodeError, ValueError) as exc:
-        raise ExportError(f"{path}: not a readable ONNX model (invalid protobuf: {exc})") from exc
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot read model file ({exc})") from exc
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"{path}: not a readable ONNX model ({reason})") from exc
     if METADATA_KEY not in props:
         found = f" (its metadata keys: {', '.join(sorted(props))})" if props else ""
         raise ExportError(f"{path}: an ONNX model, but not a translate export: no '{METADATA_KEY}' "

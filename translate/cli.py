@@ -101,7 +101,6 @@ def cmd_export(argv: list[str]) -> int:
     path, ckpt, cls, config = load_run(args.run)
     model = build_model(cls, config, ckpt)
     out = Path(args.output) if args.output else run_dir_of(path) / "exports"
-    out.mkdir(parents=True, exist_ok=True)
     from translate.export.onnx_export import export_model
 
     meta = {**export_metadata(model, config), "step": ckpt["step"]}

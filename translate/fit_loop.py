@@ -139,7 +139,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
     batches = _batches(dataset, tc, dist, device, start, steps_per_epoch)
     sums: dict[str, float] = {}
     count, data_time, t_log = 0, 0.0, time.perf_counter()
-    last_ckpt = step_checkpoints(ckpt_dir)[-1][1] if step_checkpoints(ckpt_dir) else None
+    existing = step_checkpoints(ckpt_dir)
+    last_ckpt = existing[-1][1] if existing else None
     low_d: dict[str, int] = {}
     warned: set[str] = set()
     watch = model.loss_watch()
@@ -385,16 +386,10 @@ def export_metadata(model, config: RunConfig) -> dict:
 
 
 def export_from_model(model, config: RunConfig, out_dir: Path, log=print) -> list[Path]:
+    # export_model moves each exported module to CPU and back, and creates out_dir.
     from translate.export.onnx_export import export_model
-    from translate.engine import unwrap
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    was = next(unwrap(getattr(model, model.network_names[0])).parameters()).device
-    model.to("cpu")
-    try:
-        return export_model(model, out_dir, base_metadata=export_metadata(model, config), log=log)
-    finally:
-        model.to(was)
+    return export_model(model, out_dir, base_metadata=export_metadata(model, config), log=log)
 
 
 def evaluate_model(model, kind_cls, root: Path, config: RunConfig, device) -> dict:

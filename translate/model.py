@@ -7,7 +7,7 @@ calls the engine for backward/step so precision, gradient scaling and DDP stay i
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import torch

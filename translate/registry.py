@@ -167,11 +167,10 @@ class Plugins:
 
     def _run_registrations(self) -> None:
         self.pm.check_pending()
-        registries = (("register_models", self.models), ("register_datasets", None))
         # Registration hooks are called per plugin (so one failure stays that plugin's), not
         # through pluggy's hook caller: trace them here (printed only under TRANSLATE_TRACE_PLUGINS).
         trace = self.pm.trace.root.get("hook")
-        for hook_name, _ in registries:
+        for hook_name in ("register_models", "register_datasets"):
             caller = getattr(self.pm.hook, hook_name)
             for impl in caller.get_hookimpls():
                 info = self.info[impl.plugin_name]

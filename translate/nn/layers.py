@@ -36,7 +36,7 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
         # With spectral norm, `m.weight` is computed from the stored `original`: initialize that.
         if hasattr(m, "parametrizations") and "weight" in m.parametrizations:
             w = m.parametrizations.weight.original
-        elif isinstance(m.__dict__.get("_parameters", {}).get("weight"), nn.Parameter):
+        elif m._parameters.get("weight") is not None:
             w = m.weight
         else:
             return
