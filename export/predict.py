@@ -1,8 +1,10 @@
 """`translate predict MODEL.onnx INPUTS... --output DIR`: run an exported model on images.
 
-Torch-free and plugin-free: the ONNX file's metadata says everything. Every input is checked
-(exists, decodes, no two write the same output, no output would be clobbered) before the first
-file is written, so a bad input never leaves a half-finished output folder.
+Torch-free and plugin-free: the ONNX file's metadata says everything, its "task" included. Each
+task has a runner in RUNNERS (image-to-image here; other tasks in their own modules) and may own
+flags, listed in TASK_FLAGS so a flag given to a model of another task is an error, not ignored.
+Every input is checked (exists, decodes, no two write the same output, no output would be
+clobbered) before the first file is written, so a bad input never leaves a half-finished folder.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from translate.errors import DataError, ExportError
+from translate.errors import ConfigError, DataError, ExportError
 from translate.export import runtime
 from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image
 
@@ -20,7 +22,7 @@ CHUNK = 8  # images decoded and run together; bounds memory on large folders
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="an .onnx file written by `translate export`")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="image files and/or folders of images (folders are not searched recursively)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="folder for the results, one <input name>.png per input")
@@ -82,10 +84,24 @@ def plan_outputs(files: list[Path], output: Path, overwrite: bool) -> list[Path]
 def run(args) -> int:
     model_path = Path(args.model)
     meta = runtime.read_metadata(model_path)  # cheap: fails fast on a wrong file, before any decoding
-    if meta["task"] != "image-to-image":
-        raise ExportError(f"{model_path}: `translate predict` runs image-to-image models; this "
-                          f"model's task is {meta['task']!r}")
-    files = collect_inputs(args.inputs)
+    task = meta["task"]
+    if task not in RUNNERS:
+        raise ExportError(f"{model_path}: `translate predict` cannot run models of task {task!r} "
+                          f"(it runs: {', '.join(sorted(RUNNERS))})")
+    for dest, (flag, tasks) in TASK_FLAGS.items():
+        if getattr(args, dest, None) not in (None, False) and task not in tasks:
+            raise ConfigError(f"{flag} is for {' / '.join(tasks)} models; {model_path.name} is an {task} model")
+    return RUNNERS[task](args, model_path, meta)
+
+
+def require_inputs(args, what: str = "image files and/or folders") -> list[Path]:
+    if not args.inputs:
+        raise DataError(f"translate predict {args.model}: give the {what} to run the model on")
+    return collect_inputs(args.inputs)
+
+
+def run_image_to_image(args, model_path: Path, meta: dict) -> int:
+    files = require_inputs(args)
     output = Path(args.output)
     targets = plan_outputs(files, output, args.overwrite)
     channels = meta.get("channels", 3)
@@ -97,14 +113,20 @@ def run(args) -> int:
     for start in range(0, len(files), CHUNK):
         chunk = slice(start, start + CHUNK)
         for image, target in zip(model([str(f) for f in files[chunk]]), targets[chunk]):
-            _save_png(image, target)
+            save_png(image, target)
             print(target)
     print(f"translated {len(files)} image{'s' if len(files) != 1 else ''} with {model_path.name} "
           f"({model.providers[0]}) into {output}")
     return 0
 
 
-def _save_png(image, target: Path) -> None:
+#: task -> runner(args, model_path, metadata) -> exit code
+RUNNERS = {"image-to-image": run_image_to_image}
+#: argparse dest of a task-specific flag -> (flag, tasks it applies to)
+TASK_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def save_png(image, target: Path) -> None:
     # Temp name + rename: an interrupted run never leaves a truncated PNG under the final name.
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:

@@ -20,7 +20,9 @@ from translate import __version__, hookspecs
 from translate.errors import PluginError, did_you_mean
 
 PROJECT = "translate"
-BUILTIN_PLUGINS = ("translate.plugins.cyclegan", "translate.datasets")
+BUILTIN_PLUGINS = ("translate.plugins.cyclegan", "translate.plugins.pix2pix", "translate.plugins.cgan",
+                   "translate.plugins.stargan", "translate.plugins.dann", "translate.plugins.tensorboard",
+                   "translate.datasets")
 BUILTIN_ORIGIN = f"built-in (translate-i2i {__version__})"
 
 

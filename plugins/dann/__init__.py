@@ -1,0 +1,1 @@
+"""Domain-adversarial training (Ganin & Lempitsky 2015). (Being written.)"""

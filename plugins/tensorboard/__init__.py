@@ -1,0 +1,1 @@
+"""TensorBoard logger on the lifecycle hooks. (Being written.)"""
