@@ -72,11 +72,13 @@ DATA_BUILDERS = {"unpaired": make_unpaired}
 
 
 def tiny_overrides(model_cls, **extra) -> dict:
-    """TINY_TRAIN plus the TINY_MODEL fields that `model_cls.Config` has, plus `extra`."""
+    """TINY_TRAIN plus the TINY_MODEL fields that `model_cls.Config` has, the model's own
+    `tiny_config`, plus `extra`."""
     import dataclasses
 
     fields = {f.name for f in dataclasses.fields(model_cls.Config)}
-    return {**TINY_TRAIN, **{k: v for k, v in TINY_MODEL.items() if k in fields}, **extra}
+    return {**TINY_TRAIN, **{k: v for k, v in TINY_MODEL.items() if k in fields},
+            **model_cls.tiny_config, **extra}
 
 
 @pytest.fixture(scope="session")

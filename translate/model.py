@@ -66,6 +66,9 @@ class TranslationModel(nn.Module):
     Config: ClassVar[type] = object            # a dataclass; its defaults are the paper's
     network_names: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "0"               # the plugin's version, saved in checkpoints/exports
+    # Config overrides that make the model tiny for CPU tests (small widths, few layers); the
+    # contract tests and `translate.testing` apply them on top of their tiny training settings.
+    tiny_config: ClassVar[dict] = {}
 
     def __init__(self, config, data: DataInfo, total_steps: int):
         super().__init__()
