@@ -37,7 +37,7 @@ class UnpairedDataset(Dataset):
     )
 
     def __init__(self, root, split="train", *, image_size=256, load_size=None, channels=3,
-                 augment=True, seed=0, aligned=False, max_items=None):
+                 augment=True, seed=0, aligned=False, max_items=None, batch_augment=False):
         self.root = Path(root)
         self.split = split
         self.image_size = int(image_size)
@@ -48,6 +48,8 @@ class UnpairedDataset(Dataset):
         self.augment = bool(augment) and split == "train"
         self.seed = int(seed)
         self.aligned = bool(aligned)
+        # Crop and flip happen later, on the batch (`batch_augmenter`): only resize here.
+        self.batch_augment = bool(batch_augment) and self.augment
         self.epoch = 0
         if self.image_size <= 0 or self.load_size < self.image_size:
             raise ConfigError(f"need 0 < image_size <= load_size, got image_size={self.image_size}, "
@@ -130,7 +132,9 @@ class UnpairedDataset(Dataset):
     # -- augmentation -----------------------------------------------------------------------
     def _build_transform(self) -> A.Compose:
         # additional_targets: in aligned mode B gets exactly the same crop/flip as A.
-        if self.augment:
+        if self.batch_augment:
+            steps = [A.Resize(self.load_size, self.load_size, interpolation=cv2.INTER_CUBIC)]
+        elif self.augment:
             steps = [A.Resize(self.load_size, self.load_size, interpolation=cv2.INTER_CUBIC),
                      A.RandomCrop(self.image_size, self.image_size),
                      A.HorizontalFlip(p=0.5)]
@@ -145,6 +149,14 @@ class UnpairedDataset(Dataset):
         s = int(rng.integers(2**63))
         self.transform.set_random_state(np.random.default_rng(s), random.Random(s))
         return self.transform(**images)
+
+    @classmethod
+    def batch_augmenter(cls, image_size: int, aligned: bool = False):
+        """The crop/flip of `_build_transform`, for a whole batch on the training device (kornia):
+        A and B get independent crops, or the same one when the pairs are aligned."""
+        from translate.datasets.batch_augment import BatchCropFlip
+
+        return BatchCropFlip((("A", "B"),) if aligned else (("A",), ("B",)), image_size)
 
     @staticmethod
     def _to_tensor(arr: np.ndarray) -> torch.Tensor:

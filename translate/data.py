@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from translate.errors import DataError, did_you_mean
+from translate.errors import ConfigError, DataError, did_you_mean
 
 DEFAULT_IMAGE_SIZE = 256
 
@@ -42,3 +42,17 @@ def make_dataset(kind_cls, root: Path, split: str, data_cfg, *, seed: int, augme
     return kind_cls(root, split, image_size=data_cfg.image_size, load_size=data_cfg.load_size or None,
                     channels=data_cfg.channels, augment=augment, seed=seed,
                     max_items=data_cfg.max_items or None, **options)
+
+
+def batch_augmenter(kind_cls, data_cfg, device):
+    """The kind's on-device crop/flip (kornia) when `--augment-with` asks for it (auto: on CUDA),
+    else None (albumentations in the loader). A kind supports it by a `batch_augmenter(image_size)`
+    classmethod and a `batch_augment=True` constructor option."""
+    choice = data_cfg.augment_with
+    supported = hasattr(kind_cls, "batch_augmenter")
+    if choice == "kornia" and not supported:
+        raise ConfigError(f"--augment-with kornia: dataset kind {kind_cls.kind!r} has no batch "
+                          f"augmentation; use --augment-with albumentations")
+    if choice == "kornia" or (choice == "auto" and supported and device.type == "cuda"):
+        return kind_cls.batch_augmenter(data_cfg.image_size)
+    return None

@@ -22,7 +22,7 @@ from translate import __version__
 from translate.checkpoint import (capture_rng, load_checkpoint, prune, resolve_checkpoint, restore_rng,
                                   run_dir_of, save_checkpoint, step_checkpoints)
 from translate.config import RunConfig, resolve
-from translate.data import make_dataset, native_size, resolve_root
+from translate.data import batch_augmenter, make_dataset, native_size, resolve_root
 from translate.engine import Engine, distributed_from_env, init_process_group, select_device
 from translate.errors import CheckpointError, ConfigError, DataError, TrainingError
 from translate.progress import Progress
@@ -84,7 +84,10 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
         config.data.image_size = native_size(root)
     if tc.batch_size < 1 or tc.steps < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
-    dataset = make_dataset(kind_cls, root, "train", config.data, seed=tc.seed, augment=True)
+    augmenter = batch_augmenter(kind_cls, config.data, device)
+    config.data.augment_with = "kornia" if augmenter else "albumentations"  # a resume keeps the choice
+    dataset = make_dataset(kind_cls, root, "train", config.data, seed=tc.seed, augment=True,
+                           **({"batch_augment": True} if augmenter else {}))
     info = dataset.info()
     per_rank = len(dataset) // dist.world_size
     steps_per_epoch = per_rank // tc.batch_size
@@ -155,7 +158,10 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                 data_time += time.perf_counter() - t0
                 engine.step_index = step
                 model.train()
-                metrics = model.training_step(engine.to_device(batch), engine)
+                batch = engine.to_device(batch)
+                if augmenter is not None:  # per (seed, step, rank): a resume sees the same crops
+                    batch = engine.to_device(augmenter(batch, seed=(tc.seed * 1_000_003 + step) * 1009 + dist.rank))
+                metrics = model.training_step(batch, engine)
                 engine.end_step()
                 _check_finite(metrics, step + 1, last_ckpt, dist, device)
                 done = step + 1
