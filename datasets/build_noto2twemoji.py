@@ -116,9 +116,10 @@ def split(names: list[str]) -> dict[str, list[str]]:
     return {"trainA": sorted(rest[:half]), "trainB": sorted(rest[half:]), "testA": test, "testB": test}
 
 
-def write_shards(out: Path, folder: str, files: list[tuple[str, bytes]]) -> list[str]:
-    """Pack (name, bytes) into <folder>-<k>.zip shards of at most SHARD_BYTES each.
-    PNGs are already compressed, so entries are stored, not deflated."""
+def write_shards(out: Path, folder: str, files: list[tuple[str, bytes]], archive: str | None = None) -> list[str]:
+    """Pack (name, bytes) as entries <folder>/<name> into <archive>-<k>.zip shards (archive
+    defaults to the folder) of at most SHARD_BYTES each. PNGs are already compressed, so entries
+    are stored, not deflated."""
     shards, current, size = [], [], 0
     for name, data in files:
         if current and size + len(data) + 150 > SHARD_BYTES:
@@ -129,7 +130,7 @@ def write_shards(out: Path, folder: str, files: list[tuple[str, bytes]]) -> list
     shards.append(current)
     written = []
     for k, shard in enumerate(shards):
-        path = out / f"{folder}-{k}.zip"
+        path = out / f"{archive or folder}-{k}.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
             for name, data in shard:
                 info = zipfile.ZipInfo(f"{folder}/{name}", ZIP_DATE)
@@ -139,13 +140,28 @@ def write_shards(out: Path, folder: str, files: list[tuple[str, bytes]]) -> list
     return written
 
 
-def build(tarball_dir: Path, out: Path) -> dict:
+def open_tarballs(tarball_dir: Path) -> dict[str, Tarball]:
+    """The pinned emoji-datasource tarballs in tarball_dir, by domain ("noto", "twemoji")."""
     tars = {}
     for domain, (package, _) in PACKAGES.items():
         path = tarball_dir / f"{package}-{VERSION}.tgz"
         if not path.exists():
             raise SystemExit(f"missing {path} (run without --tarball-dir to `npm pack` it)")
         tars[domain] = Tarball(path)
+    return tars
+
+
+def report(out: Path, counts: dict) -> None:
+    """Print the size of every file written, and the image counts."""
+    total = 0
+    for f in sorted(out.iterdir()):
+        total += f.stat().st_size
+        print(f"  {f.name:20s} {f.stat().st_size / 1e6:6.3f} MB")
+    print(f"counts: {counts}; total {total / 1e6:.2f} MB in {out}")
+
+
+def build(tarball_dir: Path, out: Path) -> dict:
+    tars = open_tarballs(tarball_dir)
     emoji = json.loads(tars["noto"].read("emoji.json"))
     base = [e for e in emoji if e["category"] not in EXCLUDED_CATEGORIES]
     names = select(emoji, tars)
@@ -157,7 +173,7 @@ def build(tarball_dir: Path, out: Path) -> dict:
     for old in out.glob("*.zip"):  # a rebuild may need fewer shards than before
         old.unlink()
     domain_of = {"A": ("noto", "google"), "B": ("twemoji", "twitter")}
-    counts, archives, total = {}, {}, 0
+    counts, archives = {}, {}
     for folder, files in parts.items():
         domain, style = domain_of[folder[-1]]
         blobs = [(n, tars[domain].read(f"img/{style}/64/{n}")) for n in files]
@@ -177,11 +193,7 @@ def build(tarball_dir: Path, out: Path) -> dict:
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     mit = tars["noto"].read("LICENSE").decode().strip()
     (out / "LICENSE.md").write_text(LICENSE_MD.format(v=VERSION, mit=mit, seed=SEED, test=TEST_SIZE))
-
-    for f in sorted(out.iterdir()):
-        total += f.stat().st_size
-        print(f"  {f.name:20s} {f.stat().st_size / 1e6:6.3f} MB")
-    print(f"counts: {counts}; total {total / 1e6:.2f} MB in {out}")
+    report(out, counts)
     return meta
 
 

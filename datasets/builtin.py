@@ -101,3 +101,23 @@ def materialize(name: str) -> Path:
 def noto2twemoji() -> Path:
     """Google Noto emoji (A) <-> Twemoji (B), 64x64; see datasets/data/noto2twemoji/LICENSE.md."""
     return materialize("noto2twemoji")
+
+
+def mnist() -> Path:
+    """MNIST digits in class folders, 32x32 grayscale; see datasets/data/mnist/LICENSE.md."""
+    return materialize("mnist")
+
+
+def emoji_styles() -> Path:
+    """Emoji as Noto, Twemoji and Fluent flat (a domain per style), 64x64; see its LICENSE.md."""
+    return materialize("emoji_styles")
+
+
+def fluent_silhouette2flat() -> Path:
+    """Fluent emoji pairs, high-contrast silhouette (A) -> flat color (B), 64x64; see its LICENSE.md."""
+    return materialize("fluent_silhouette2flat")
+
+
+def mnist2mnistm() -> Path:
+    """MNIST (source) -> MNIST-M-style digits on photo patches (target), 28x28; see its LICENSE.md."""
+    return materialize("mnist2mnistm")

@@ -38,25 +38,8 @@ class UnpairedDataset(Dataset):
 
     def __init__(self, root, split="train", *, image_size=256, load_size=None, channels=3,
                  augment=True, seed=0, aligned=False, max_items=None, batch_augment=False):
-        self.root = Path(root)
-        self.split = split
-        self.image_size = int(image_size)
-        # CycleGAN: load 286 for 256 crops, i.e. resize ~12% larger than the crop.
-        self.load_size = int(load_size) if load_size is not None else round(self.image_size * 286 / 256)
-        self.channels = int(channels)
-        # Random augmentation is for training only; the test split is always just resized.
-        self.augment = bool(augment) and split == "train"
-        self.seed = int(seed)
+        self._set_options(root, split, image_size, load_size, channels, augment, seed, batch_augment)
         self.aligned = bool(aligned)
-        # Crop and flip happen later, on the batch (`batch_augmenter`): only resize here.
-        self.batch_augment = bool(batch_augment) and self.augment
-        self.epoch = 0
-        if self.image_size <= 0 or self.load_size < self.image_size:
-            raise ConfigError(f"need 0 < image_size <= load_size, got image_size={self.image_size}, "
-                              f"load_size={self.load_size}")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-
         dir_a, dir_b = self._check_layout(self.root, split)
         self.paths_a, self.paths_b = self._images(dir_a), self._images(dir_b)
         if self.aligned:
@@ -65,6 +48,26 @@ class UnpairedDataset(Dataset):
             self.paths_a, self.paths_b = self.paths_a[: int(max_items)], self.paths_b[: int(max_items)]
         self.domains = self._read_domains(self.root)
         self.transform = self._build_transform()
+
+    def _set_options(self, root, split, image_size, load_size, channels, augment, seed, batch_augment) -> None:
+        """The settings every two-image kind shares (the paired kind reuses them), validated."""
+        self.root = Path(root)
+        self.split = split
+        self.image_size = int(image_size)
+        # CycleGAN/pix2pix: load 286 for 256 crops, i.e. resize ~12% larger than the crop.
+        self.load_size = int(load_size) if load_size is not None else round(self.image_size * 286 / 256)
+        self.channels = int(channels)
+        # Random augmentation is for training only; the test split is always just resized.
+        self.augment = bool(augment) and split == "train"
+        self.seed = int(seed)
+        # Crop and flip happen later, on the batch (`batch_augmenter`): only resize here.
+        self.batch_augment = bool(batch_augment) and self.augment
+        self.epoch = 0
+        if self.image_size <= 0 or self.load_size < self.image_size:
+            raise ConfigError(f"need 0 < image_size <= load_size, got image_size={self.image_size}, "
+                              f"load_size={self.load_size}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
 
     # -- layout ---------------------------------------------------------------------------
     @classmethod

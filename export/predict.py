@@ -15,6 +15,9 @@ from pathlib import Path
 
 from translate.errors import ConfigError, DataError, ExportError
 from translate.export import runtime
+from translate.export.predict_classify import run_classify
+from translate.export.predict_generate import run_generate
+from translate.export.predict_multidomain import run_multi_domain
 from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image
 
 CHUNK = 8  # images decoded and run together; bounds memory on large folders
@@ -30,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--providers", default=None, metavar="LIST",
                         help="comma-separated onnxruntime execution providers "
                              "(default: CUDAExecutionProvider if available, else CPUExecutionProvider)")
+    parser.add_argument("--to", metavar="DOMAIN",
+                        help="multi-domain models: the target domain by name (attribute models: "
+                             "comma-separated attributes to switch on); the model's metadata lists them")
+    parser.add_argument("--label", metavar="NAME",
+                        help="generate models: the class to generate, by name (the model's metadata lists them)")
+    parser.add_argument("--count", type=int, metavar="N",
+                        help="generate models: how many images (default 16); writes grid.png and <label>_000.png ...")
+    parser.add_argument("--seed", type=int, metavar="S", help="generate models: noise seed (default 0)")
 
 
 def collect_inputs(inputs) -> list[Path]:
@@ -100,7 +111,8 @@ def require_inputs(args, what: str = "image files and/or folders") -> list[Path]
     return collect_inputs(args.inputs)
 
 
-def run_image_to_image(args, model_path: Path, meta: dict) -> int:
+def run_image_to_image(args, model_path: Path, meta: dict, **call_options) -> int:
+    """`call_options` go to every model call (a task's further inputs, e.g. the target domain)."""
     files = require_inputs(args)
     output = Path(args.output)
     targets = plan_outputs(files, output, args.overwrite)
@@ -112,7 +124,7 @@ def run_image_to_image(args, model_path: Path, meta: dict) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(files), CHUNK):
         chunk = slice(start, start + CHUNK)
-        for image, target in zip(model([str(f) for f in files[chunk]]), targets[chunk]):
+        for image, target in zip(model([str(f) for f in files[chunk]], **call_options), targets[chunk]):
             save_png(image, target)
             print(target)
     print(f"translated {len(files)} image{'s' if len(files) != 1 else ''} with {model_path.name} "
@@ -121,9 +133,13 @@ def run_image_to_image(args, model_path: Path, meta: dict) -> int:
 
 
 #: task -> runner(args, model_path, metadata) -> exit code
-RUNNERS = {"image-to-image": run_image_to_image}
+RUNNERS = {"image-to-image": run_image_to_image, "multi-domain": run_multi_domain, "generate": run_generate,
+           "classify": run_classify}
 #: argparse dest of a task-specific flag -> (flag, tasks it applies to)
-TASK_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {}
+TASK_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {"to": ("--to", ("multi-domain",)),
+                                                       "label": ("--label", ("generate",)),
+                                                       "count": ("--count", ("generate",)),
+                                                       "seed": ("--seed", ("generate",))}
 
 
 def save_png(image, target: Path) -> None:

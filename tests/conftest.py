@@ -22,9 +22,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+# The generic tiny settings are the plugin author's test kit's (translate.testing).
+from translate.testing import TINY_SIZE, tiny_overrides  # noqa: E402
+
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"      # helper modules: test model plugins, the DDP worker script
-SIZE = 32                          # training crop of the tiny runs
+SIZE = TINY_SIZE                   # training crop of the tiny runs
 
 # Flags of a tiny, fast cyclegan run (a few seconds on one CPU thread).
 TINY_FLAGS = [
@@ -33,12 +36,8 @@ TINY_FLAGS = [
     "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "0", "--sample-count", "2",
     "--device", "cpu", "--num-workers", "0", "--no-export", "--quiet",
 ]
-# The same as `translate.fit` keyword overrides: engine/data settings, then model settings
-# (applied only where a model's Config has the field, so every plugin gets its tiny version).
-TINY_TRAIN = {"image_size": SIZE, "max_items": 4, "steps": 2, "batch_size": 1, "log_every": 1,
-              "sample_every": 0, "checkpoint_every": 0, "sample_count": 2, "device": "cpu",
-              "num_workers": 0, "export": False}
-TINY_MODEL = {"ngf": 8, "ndf": 8, "n_blocks": 1, "n_layers_d": 2, "pool_size": 2}
+# The same as `translate.fit` keyword overrides: tiny_overrides(model_cls), i.e. translate.testing's
+# TINY_TRAIN and TINY_MODEL plus the model's tiny_config.
 
 
 # -- real image data ----------------------------------------------------------------------------
@@ -66,19 +65,52 @@ def make_unpaired(root: Path, n_train: int = 4, n_test: int = 3) -> Path:
     return root
 
 
+def make_multidomain(root: Path, domains=("x", "y", "z"), n_train: int = 2, n_test: int = 2) -> Path:
+    """A folder per domain: train/<d>/ and test/<d>/ (test names shared across domains)."""
+    for k, d in enumerate(domains):
+        for i in range(n_train):
+            write_png(root / "train" / d / f"{d}{i}.png", seed=400 + 10 * k + i)
+        for i in range(n_test):
+            write_png(root / "test" / d / f"t{i}.png", seed=500 + 10 * k + i)
+    return root
+
+
+def make_paired(root: Path, n_train: int = 4, n_test: int = 3) -> Path:
+    """The pix2pix layout: train/ and test/, each PNG A|B side by side (B = A's colour negative)."""
+    for split, n, seed in (("train", n_train, 600), ("test", n_test, 700)):
+        for i in range(n):
+            a = write_png(root / split / f"p{i}.png", seed=seed + i)
+            arr = np.asarray(Image.open(a))
+            Image.fromarray(np.concatenate([arr, 255 - arr], axis=1)).save(a)
+    return root
+
+
+def make_labelled(root: Path, classes=("cat", "dog", "owl"), n_train: int = 3, n_test: int = 2) -> Path:
+    """A folder per class: train/<class>/ and test/<class>/ (32x32 PNGs)."""
+    for k, name in enumerate(classes):
+        for split, n, seed in (("train", n_train, 800), ("test", n_test, 900)):
+            for i in range(n):
+                write_png(root / split / name / f"{i}.png", seed=seed + 10 * k + i)
+    return root
+
+
+def make_adaptation(root: Path, classes=("a", "b"), n_source: int = 3, n_target: int = 4, n_test: int = 2) -> Path:
+    """source/train/<class>/, flat unlabelled target/train/, and source/test/ + target/test/<class>/."""
+    for k, name in enumerate(classes):
+        for i in range(n_source):
+            write_png(root / "source" / "train" / name / f"{i}.png", seed=1000 + 10 * k + i)
+        for i in range(n_test):
+            write_png(root / "source" / "test" / name / f"{i}.png", seed=1100 + 10 * k + i)
+            write_png(root / "target" / "test" / name / f"{i}.png", seed=1200 + 10 * k + i)
+    for i in range(n_target):
+        write_png(root / "target" / "train" / f"{i}.png", seed=1300 + i)
+    return root
+
+
 #: dataset kind -> builder of a tiny dataset of that kind. A plugin with a new kind must add one
 #: here: the contract tests fail for a model whose kind has no builder.
-DATA_BUILDERS = {"unpaired": make_unpaired}
-
-
-def tiny_overrides(model_cls, **extra) -> dict:
-    """TINY_TRAIN plus the TINY_MODEL fields that `model_cls.Config` has, the model's own
-    `tiny_config`, plus `extra`."""
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(model_cls.Config)}
-    return {**TINY_TRAIN, **{k: v for k, v in TINY_MODEL.items() if k in fields},
-            **model_cls.tiny_config, **extra}
+DATA_BUILDERS = {"multidomain": make_multidomain, "paired": make_paired, "unpaired": make_unpaired,
+                 "labelled": make_labelled, "adaptation": make_adaptation}
 
 
 @pytest.fixture(scope="session")

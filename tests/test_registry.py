@@ -102,13 +102,13 @@ def test_duplicate_between_two_third_party_plugins():
 
 
 def test_unknown_model_name_suggests_close_matches():
-    with pytest.raises(PluginError, match=r"unknown model 'cyclgan'\. Did you mean: cyclegan\?"):
+    with pytest.raises(PluginError, match=r"unknown model 'cyclgan'\. Did you mean: cyclegan[,?]"):
         get_plugins().models.get("cyclgan")
 
 
 def test_unknown_model_through_the_cli(run_cli):
     code, _, err = run_cli("fit", "--plugin", "cyclgan")
-    assert code == 2 and "Did you mean: cyclegan?" in err
+    assert code == 2 and "Did you mean: cyclegan" in err
 
 
 def test_a_plugin_with_an_unknown_hook_is_reported_and_the_rest_works():
@@ -116,7 +116,7 @@ def test_a_plugin_with_an_unknown_hook_is_reported_and_the_rest_works():
     error = ps.info["typo-plugin"].error
     assert "unknown hook(s) register_modelz" in error and "Did you mean: register_models" in error
     assert "never" not in ps.models
-    assert ps.models.names() == ["cyclegan"]
+    assert "cyclegan" in ps.models.names()
     assert [i.name for i in ps.failures()] == ["typo-plugin"]
 
 
@@ -182,9 +182,10 @@ def test_plugins_json_is_valid(site, run_cli):
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["translate.plugins.cyclegan"]["models"] == ["cyclegan"]
     assert rows["translate.plugins.cyclegan"]["origin"] == BUILTIN_ORIGIN
-    assert rows["translate.datasets"]["dataset_kinds"] == ["unpaired"]
+    assert "unpaired" in rows["translate.datasets"]["dataset_kinds"]
     assert rows["demo"] == {"name": "demo", "origin": "thirdparty-demo 0.1", "hooks": ["register_models"],
-                            "models": ["demo_cyclegan"], "dataset_kinds": [], "builtin_datasets": [], "error": None}
+                            "models": ["demo_cyclegan"], "dataset_kinds": [], "builtin_datasets": [], "error": None,
+                            "inactive": None}
     assert rows["broken"]["error"].startswith("failed to import")
 
 
@@ -195,9 +196,10 @@ def test_trace_prints_hook_calls(monkeypatch, fresh_plugins, run_cli, capsys):
     json.loads(out)  # tracing goes to stderr and leaves machine-readable stdout intact
     assert "[translate plugins] register_models -> translate.plugins.cyclegan" in err
     assert "[translate plugins] register_datasets -> translate.datasets" in err
-    get_plugins().hook.fit_start(run="RUN")  # a lifecycle hook call, traced with its arguments
+    # a lifecycle hook call, traced with its arguments (checkpoint_saved: no built-in implements it)
+    get_plugins().hook.checkpoint_saved(run=None, step=7, path="RUN")
     err = capsys.readouterr().err
-    assert "fit_start [hook]" in err and "run: RUN" in err and "finish fit_start" in err
+    assert "checkpoint_saved [hook]" in err and "path: RUN" in err and "finish checkpoint_saved" in err
 
 
 def test_no_trace_output_by_default(fresh_plugins, run_cli):

@@ -172,6 +172,7 @@ def plugins_report() -> list[dict]:
             "dataset_kinds": info.registered.get("dataset kind", []),
             "builtin_datasets": info.registered.get("built-in dataset", []),
             "error": info.error,
+            "inactive": info.inactive,
         })
     return rows
 
@@ -194,6 +195,9 @@ def cmd_plugins(argv: list[str]) -> int:
         if r["error"]:
             print(f"  FAILED: {r['error']}")
             continue
+        if r["inactive"]:
+            print(f"  inactive: {r['inactive']}")
+            continue
         for m in r["models"]:
             print(f"  model         {m:<14} {ps.models.get(m).summary}")
         for k in r["dataset_kinds"]:
@@ -204,12 +208,30 @@ def cmd_plugins(argv: list[str]) -> int:
     return failed
 
 
+# -- new-plugin ------------------------------------------------------------------------------------------------
+
+def cmd_new_plugin(argv: list[str]) -> int:
+    p = Parser(prog="translate new-plugin", description="Write a working skeleton of a model plugin package "
+               "(pyproject with the entry point, a small unpaired model, a contract test, README).")
+    p.add_argument("name", help="model and package name: lower case letters, digits, underscores (e.g. mygan)")
+    p.add_argument("--output", "-o", default=".", metavar="DIR", help="folder to create NAME/ in (default: .)")
+    args = p.parse_strict(argv)
+    from translate.registry import get_plugins
+    from translate.scaffold import new_plugin
+
+    root = new_plugin(args.name, args.output, registered_models=get_plugins().models.names())
+    print(f"wrote {root}/ (pyproject.toml, {args.name}/plugin.py, {args.name}/model.py, tests/, README.md)\n"
+          f"next: cd {root} && pip install -e '.[test]' && python -m pytest -q && translate fit --plugin {args.name}")
+    return 0
+
+
 COMMANDS = {
     "fit": (cmd_fit, "train a model (on a GPU when there is one)"),
     "export": (cmd_export, "write verified ONNX generators of a run"),
     "predict": (cmd_predict, "run an exported .onnx on images (onnxruntime, no torch)"),
     "evaluate": (cmd_evaluate, "held-out quality numbers of a run"),
     "plugins": (cmd_plugins, "list plugins, their origin, models and hooks"),
+    "new-plugin": (cmd_new_plugin, "write a skeleton package for a new model plugin"),
 }
 
 

@@ -53,6 +53,8 @@ class DataConfig:
     load_size: int = opt(0, "resize before the random crop (0 = image_size * 286 / 256 as in the paper)")
     channels: int = opt(3, "image channels, 1 or 3", [1, 3])
     max_items: int = opt(0, "use only the first N images of each domain (0 = all)")
+    domains: str = opt("", "multi-domain data: comma-separated attributes of an attribute table to train on "
+                           "(default: the paper's Black_Hair,Blond_Hair,Brown_Hair,Male,Young)")
     augment_with: str = opt("auto", "where the random crop/flip of training images run: albumentations "
                             "(per image, in the data loader) or kornia (per batch, on the training "
                             "device); auto = kornia on CUDA when the dataset kind supports it",

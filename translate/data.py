@@ -39,6 +39,12 @@ def native_size(root: Path) -> int:
 
 
 def make_dataset(kind_cls, root: Path, split: str, data_cfg, *, seed: int, augment: bool, **options):
+    domains = getattr(data_cfg, "domains", "")
+    if domains:  # only kinds that choose among domains take it; elsewhere it would be silently ignored
+        if not getattr(kind_cls, "selects_domains", False):
+            raise ConfigError(f"--domains {domains}: only multi-domain data chooses domains; this "
+                              f"model's data is of kind {getattr(kind_cls, 'kind', kind_cls.__name__)!r}")
+        options["domains"] = [d.strip() for d in domains.split(",") if d.strip()]
     return kind_cls(root, split, image_size=data_cfg.image_size, load_size=data_cfg.load_size or None,
                     channels=data_cfg.channels, augment=augment, seed=seed,
                     max_items=data_cfg.max_items or None, **options)

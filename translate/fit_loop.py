@@ -133,6 +133,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                          f"{info.image_size}px)  |  {device} {tc.precision}"
                          + (f"  |  {dist.world_size} processes" if dist.enabled else "")
                          + (f"  |  resuming at step {start}" if start else ""))
+        if hasattr(dataset, "describe"):  # e.g. the domains found and their image counts
+            progress.message(dataset.describe())
         if start >= tc.steps:
             progress.message(f"the run already finished its {tc.steps} steps: nothing to train")
         hooks.fit_start(run=run)

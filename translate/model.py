@@ -23,6 +23,7 @@ class DataInfo:
     image_size: int = 64
     domains: tuple[str, ...] = ("A", "B")   # unpaired/paired: (source, target); multi-domain: all
     classes: tuple[str, ...] = ()            # labelled / adaptation kinds
+    multi_label: bool = False                # multi-domain: attributes (any subset on) vs one domain each
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

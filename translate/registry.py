@@ -60,6 +60,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)   # what -> names
+    inactive: str | None = None   # why a plugin with a missing optional dependency sits this run out
 
 
 class Registry:
@@ -125,6 +126,8 @@ class Plugins:
         self.builtin_datasets = Registry("built-in dataset")
         if autoload is None:
             autoload = os.environ.get("TRANSLATE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+        # Kept so `translate.testing.plugin_registered` can rebuild this set with one plugin more.
+        self.autoload, self.extra_plugins = autoload, tuple(extra_plugins)
         if os.environ.get("TRANSLATE_TRACE_PLUGINS", "") not in ("", "0"):
             # stderr: tracing must not corrupt machine-readable stdout (`plugins --json`, `evaluate --json`)
             self.pm.trace.root.setwriter(lambda msg: print(f"[translate plugins] {msg}", end="", file=sys.stderr, flush=True))
@@ -142,6 +145,12 @@ class Plugins:
         info = PluginInfo(name, origin)
         self.info[name] = info
         try:
+            # A plugin whose optional dependency is missing says why (e.g. the TensorBoard logger
+            # without tensorboard): it is listed as inactive and its hooks are never called.
+            inactive = getattr(plugin, "translate_inactive", None)
+            info.inactive = inactive() if callable(inactive) else None
+            if info.inactive:
+                return
             self.pm.register(plugin, name=name)
             # check_pending for this plugin alone: an unknown hook fails this plugin, not all.
             unknown = [h for h in self.pm.get_hookcallers(plugin) or [] if not h.has_spec()]

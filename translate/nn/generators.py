@@ -58,6 +58,22 @@ class ResnetGenerator(nn.Module):
     def forward(self, x):
         return self.model(x)
 
+    def encode(self, x, cuts) -> list:
+        """The activations at the given cut points, for feature losses such as CUT's PatchNCE:
+        cut k is the input of `self.model[k]` (0 = the image itself, 4 = after the first
+        downsampling conv, 10 = after the first ResNet block). Runs only as far as needed and
+        returns them in the order asked."""
+        cuts = list(cuts)
+        if any(not 0 <= k <= len(self.model) for k in cuts):
+            raise ValueError(f"cut points must lie in 0..{len(self.model)}, got {cuts}")
+        feats = {}
+        for k in range(max(cuts, default=-1) + 1):
+            if k in cuts:
+                feats[k] = x
+            if k < len(self.model):
+                x = self.model[k](x)
+        return [feats[k] for k in cuts]
+
 
 class UnetSkipBlock(nn.Module):
     """One U-Net level: down -> (inner levels) -> up, with the input concatenated to the output."""

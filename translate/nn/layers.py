@@ -7,20 +7,23 @@ from torch import nn
 
 
 def norm_layer(kind: str):
-    """A constructor `f(num_features) -> nn.Module` for "batch", "instance" or "none"."""
+    """A constructor `f(num_features) -> nn.Module` for "batch", "instance", "instance_affine" or "none"."""
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "instance":
         # No running stats: instance norm normalizes each image by itself, in training and test.
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "instance_affine":  # StarGAN: a learned scale and shift per channel
+        return functools.partial(nn.InstanceNorm2d, affine=True, track_running_stats=False)
     if kind == "none":
         return lambda num_features: nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {kind!r}")
+    raise ValueError(f"norm must be 'batch', 'instance', 'instance_affine' or 'none', got {kind!r}")
 
 
 def uses_bias(kind: str) -> bool:
-    # BatchNorm has an affine shift, so a bias in the preceding conv is redundant.
-    return kind != "batch"
+    # BatchNorm and affine instance norm have a shift of their own, so a bias in the preceding
+    # conv is redundant.
+    return kind not in ("batch", "instance_affine")
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:

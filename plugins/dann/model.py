@@ -1,0 +1,159 @@
+"""DANN, as in "Unsupervised Domain Adaptation by Backpropagation" (Ganin & Lempitsky 2015).
+
+A feature extractor feeds a label predictor, trained on the labelled source images, and,
+through a gradient reversal layer, a domain classifier that learns to tell source features from
+target features. Reversed, its gradient pushes the extractor towards features the domain
+classifier cannot separate, so the label predictor also works on the unlabelled target domain.
+One SGD optimizer (momentum 0.9) over all three networks with mu_p = mu_0 / (1 + 10 p)^0.75;
+the reversal's weight lambda_p = 2 / (1 + exp(-10 p)) - 1 (p = training progress).
+`--mode source_only` sets lambda to 0: the same networks and data, the baseline without adaptation
+(the domain classifier still learns, so its accuracy shows how separable the domains are).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from translate import __version__
+from translate.config import opt
+from translate.errors import ConfigError, DataError
+from translate.model import DataInfo, ExportSpec, TranslationModel
+from translate.plugins.dann.gradient_reversal import adaptation_factor, annealed_lr, reverse_gradient
+from translate.plugins.dann.networks import Classifier, FeatureExtractor, mlp
+
+MODES = ("dann", "source_only")
+
+
+@dataclass
+class Config:
+    mode: str = opt("dann", "dann: adapt with the reversed domain gradient; source_only: lambda = 0 (the baseline)",
+                    list(MODES))
+    width: int = opt(32, "filters in the first conv block of the feature extractor (the paper's 32, then 48)")
+    depth: int = opt(2, "conv blocks (5x5 conv + ReLU + 2x2 max-pool) in the feature extractor")
+    hidden: int = opt(100, "units of the hidden layers of the label predictor and the domain classifier")
+    label_layers: int = opt(2, "hidden layers of the label predictor")
+    domain_layers: int = opt(1, "hidden layers of the domain classifier")
+    lr: float = opt(0.01, "initial SGD learning rate mu_0")
+    momentum: float = opt(0.9, "SGD momentum")
+    lr_alpha: float = opt(10.0, "alpha of the learning-rate annealing mu_0 / (1 + alpha p)^beta")
+    lr_beta: float = opt(0.75, "beta of the learning-rate annealing")
+    gamma: float = opt(10.0, "gamma of the adaptation schedule lambda_p = 2 / (1 + exp(-gamma p)) - 1")
+    lambda_max: float = opt(1.0, "scale of lambda_p (the weight of the reversed domain gradient)")
+
+
+class DANN(TranslationModel):
+    name = "dann"
+    summary = "DANN: domain-adversarial classifier (gradient reversal) for an unlabelled target domain"
+    dataset_kind = "adaptation"
+    default_data = "mnist2mnistm"
+    Config = Config
+    network_names = ("features", "label_predictor", "domain_classifier")
+    version = __version__
+    # 64 source + 64 target images per step; about 5 minutes on 2 CPU cores.
+    train_defaults = {"batch_size": 64, "steps": 3000, "log_every": 50, "sample_every": 1000,
+                      "checkpoint_every": 1000, "sample_count": 8}
+    tiny_config = {"width": 4, "depth": 1, "hidden": 8}
+
+    def __init__(self, config: Config, data: DataInfo, total_steps: int):
+        super().__init__(config, data, total_steps)
+        c = config
+        if c.mode not in MODES:
+            raise ConfigError(f"--mode {c.mode!r}: expected one of {', '.join(MODES)}")
+        if len(data.classes) < 2:
+            raise DataError(f"DANN needs a labelled source with at least 2 classes, got {list(data.classes)}")
+        self.features = FeatureExtractor(data.channels, data.image_size, c.width, c.depth)
+        n = self.features.out_features
+        self.label_predictor = mlp(n, c.hidden, c.label_layers, len(data.classes))
+        self.domain_classifier = mlp(n, c.hidden, c.domain_layers, 1)
+
+    def configure_optimizers(self):
+        c = self.config
+        params = [p for net in (self.features, self.label_predictor, self.domain_classifier) for p in net.parameters()]
+        opt_all = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum)
+        return {"sgd": opt_all}, {"sgd": annealed_lr(opt_all, self.total_steps, c.lr_alpha, c.lr_beta)}
+
+    def adaptation_lambda(self, progress: float) -> float:
+        if self.config.mode == "source_only":
+            return 0.0
+        return self.config.lambda_max * adaptation_factor(progress, self.config.gamma)
+
+    def training_step(self, batch, engine):
+        source, labels, target = batch["source"], batch["label"], batch["target"]
+        lambd = self.adaptation_lambda(engine.progress)
+        n = source.size(0)
+        with engine.autocast():
+            feats = self.features(torch.cat([source, target]))
+            logits = self.label_predictor(feats[:n])
+            loss_cls = F.cross_entropy(logits.float(), labels)
+            # lambda_p only scales what reaches the extractor; the domain classifier itself
+            # always learns at full strength (the paper's setting).
+            domain_logits = self.domain_classifier(reverse_gradient(feats, lambd)).float().squeeze(1)
+            domains = torch.cat([torch.zeros(n), torch.ones(target.size(0))]).to(domain_logits.device)
+            loss_domain = F.binary_cross_entropy_with_logits(domain_logits, domains)
+        engine.backward(loss_cls + loss_domain)
+        engine.step("sgd")
+        return {"cls": loss_cls.item(), "domain": loss_domain.item(),
+                "source_acc": (logits.argmax(1) == labels).float().mean().item(),
+                "domain_acc": ((domain_logits > 0).float() == domains).float().mean().item(),
+                "lambda": lambd}
+
+    def loss_watch(self):
+        # A domain loss near 0 means the domains stay perfectly separable: no adaptation.
+        return {"domain": "discriminator"}
+
+    # -- inspection -------------------------------------------------------------------------
+    def classifier(self) -> Classifier:
+        return Classifier(self.features, self.label_predictor)
+
+    @torch.no_grad()
+    def visuals(self, batch):
+        """Training batches: the source and target images side by side; test batches: the images."""
+        if "source" in batch:
+            return {"source": batch["source"], "target": batch["target"]}
+        return {"image": batch["image"]}
+
+    def exports(self):
+        """The adapted classifier: images at the training size -> class probabilities. The
+        spatial size is fixed (the runtime resizes images to it), the batch is dynamic."""
+        ch, size = self.data.channels, self.data.image_size
+
+        def make_inputs(h=size, w=size, n=1):  # a classifier of fixed-size images: h, w are ignored
+            return (torch.rand(n, ch, size, size) * 2 - 1,)
+
+        source, target = (list(self.data.domains) + ["source", "target"])[:2]
+        return [ExportSpec(
+            name="classifier", module=self.classifier(), example_inputs=make_inputs(),
+            input_names=["image"], output_names=["probabilities"],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+            metadata={"task": "classify", "classes": list(self.data.classes), "source_domain": source,
+                      "target_domain": target, "mode": self.config.mode, "size_multiple": 1},
+            make_inputs=make_inputs, tolerance=1e-4,
+        )]
+
+    @torch.no_grad()
+    def evaluate(self, dataset, device):
+        """Accuracy on the labelled target test set (what adaptation is for) and the source test
+        set, and the domain classifier's balanced accuracy on both (0.5 = domain-invariant features)."""
+        loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False)
+        correct, count, domain_correct = [0, 0], [0, 0], [0, 0]
+        for batch in loader:
+            images, labels, domains = batch["image"].to(device), batch["label"].to(device), batch["domain"].to(device)
+            feats = self.features(images)
+            hit = self.label_predictor(feats).argmax(1) == labels
+            said_target = self.domain_classifier(feats).squeeze(1) > 0
+            for d in (0, 1):
+                mine = domains == d
+                correct[d] += int(hit[mine].sum())
+                domain_correct[d] += int((said_target[mine] == bool(d)).sum())
+                count[d] += int(mine.sum())
+        out = {"mode": self.config.mode, "chance": 1.0 / len(self.data.classes)}
+        names = ("source", "target")
+        for d in (1, 0):
+            if count[d]:
+                out[f"{names[d]}_accuracy"] = correct[d] / count[d]
+                out[f"{names[d]}_test_images"] = count[d]
+        if count[0] and count[1]:
+            out["domain_accuracy"] = 0.5 * (domain_correct[0] / count[0] + domain_correct[1] / count[1])
+        return out

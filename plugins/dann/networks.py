@@ -1,0 +1,51 @@
+"""The networks of DANN's digit experiments (Ganin & Lempitsky 2015, MNIST -> MNIST-M):
+a small convolutional feature extractor, a label predictor and a domain classifier on its
+features. Width and depth are configurable; the defaults are the paper's."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from translate.errors import ConfigError
+
+
+class FeatureExtractor(nn.Module):
+    """`depth` blocks of conv 5x5 (no padding) -> ReLU -> max-pool 2x2; block k has
+    width * (k + 2) / 2 filters: the paper's 32 and 48 for width 32, depth 2 (28x28 -> 48x4x4)."""
+
+    def __init__(self, in_channels: int, image_size: int, width: int = 32, depth: int = 2):
+        super().__init__()
+        layers, ch, size = [], in_channels, int(image_size)
+        for k in range(depth):
+            out = width * (k + 2) // 2
+            layers += [nn.Conv2d(ch, out, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            ch, size = out, (size - 4) // 2
+            if size < 1:
+                raise ConfigError(f"--depth {depth}: {image_size}x{image_size} images are too small for "
+                                  f"{k + 1} blocks of 5x5 convolution + 2x2 pooling; use a smaller "
+                                  f"--depth or a larger --image-size")
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.out_features = ch * size * size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def mlp(in_features: int, hidden: int, layers: int, out_features: int) -> nn.Sequential:
+    """`layers` hidden Linear + ReLU layers of `hidden` units, then a Linear output layer."""
+    mods, width = [], in_features
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        width = hidden
+    return nn.Sequential(*mods, nn.Linear(width, out_features))
+
+
+class Classifier(nn.Module):
+    """Feature extractor + label predictor -> class probabilities: what leaves as ONNX."""
+
+    def __init__(self, features: nn.Module, label_predictor: nn.Module):
+        super().__init__()
+        self.features, self.label_predictor = features, label_predictor
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.label_predictor(self.features(image)), dim=1)

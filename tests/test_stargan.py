@@ -1,0 +1,267 @@
+"""The StarGAN plugin: networks, the gradient penalty, n_critic, the same math as the reference
+step, export + torch-free runtime + `translate predict --to`, and a learning test."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import translate
+from translate.engine import Engine
+from translate.errors import ConfigError
+from translate.model import DataInfo
+from translate.nn.losses import gradient_penalty
+from translate.plugins.stargan.model import Config, StarGAN
+from translate.plugins.stargan.networks import StarDiscriminator, StarGenerator
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = dict(ngf=8, ndf=8, n_blocks=1, n_layers_d=2)
+
+
+def tiny_model(n_critic=5, size=16, domains=("x", "y", "z"), multi_label=False):
+    torch.manual_seed(0)
+    info = DataInfo("multidomain", 3, size, domains, multi_label=multi_label)
+    return StarGAN(Config(n_critic=n_critic, **TINY), info, 100)
+
+
+def one_hot(idx, n=3):
+    return torch.nn.functional.one_hot(torch.as_tensor(idx), n).float()
+
+
+# -- networks --------------------------------------------------------------------------------------
+
+def test_generator_is_conditioned_on_the_target_label_at_any_size():
+    torch.manual_seed(0)
+    G = StarGenerator(3, 3, ngf=8, n_blocks=1).eval()
+    x = torch.rand(2, 3, 20, 28) * 2 - 1
+    a, b = G(x, one_hot([0, 0])), G(x, one_hot([2, 2]))
+    assert a.shape == x.shape and a.abs().max() <= 1
+    assert (a - b).abs().mean() > 1e-3  # the label planes reach the output
+
+
+def test_discriminator_gives_patches_and_domain_logits():
+    D = StarDiscriminator(3, 4, image_size=32, ndf=8, n_layers=3)
+    src, cls = D(torch.zeros(5, 3, 32, 32))
+    assert src.shape == (5, 1, 4, 4) and cls.shape == (5, 4)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        StarDiscriminator(3, 4, image_size=36, ndf=8, n_layers=3)
+
+
+def test_image_size_that_the_discriminator_cannot_take_is_a_config_error():
+    with pytest.raises(ConfigError, match="--image-size 40"):
+        StarGAN(Config(), DataInfo("multidomain", 3, 40, ("a", "b")), 10)
+
+
+# -- gradient penalty ------------------------------------------------------------------------------
+
+class LinearCritic(torch.nn.Module):
+    """D(x) = <w, x> with ||w|| = slope: its gradient has norm `slope` everywhere. Returns
+    (patch logits, class logits) like StarGAN's discriminator."""
+
+    def __init__(self, shape, slope):
+        super().__init__()
+        w = torch.randn(shape)
+        self.w = torch.nn.Parameter(w / w.norm() * slope)
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1, keepdim=True), torch.zeros(x.size(0), 2)
+
+
+@pytest.mark.parametrize("slope, expected", [(1.0, 0.0), (0.5, 0.25), (5.0, 16.0)])
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_critic_and_positive_for_a_steep_one(slope, expected):
+    torch.manual_seed(0)
+    critic = LinearCritic((3, 8, 8), slope)
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    gp = gradient_penalty(critic, real, fake, select=lambda out: out[0])
+    assert gp.item() == pytest.approx(expected, abs=1e-5)
+    gp.backward()  # differentiable w.r.t. the critic's weights (create_graph)
+    assert (critic.w.grad.abs().sum() > 0) == (slope != 1.0)
+
+
+# -- the training step -------------------------------------------------------------------------------
+
+def attach(model, sgd_lr=None):
+    engine = Engine(torch.device("cpu"))
+    if sgd_lr is None:
+        engine.attach(*model.configure_optimizers())
+    else:  # plain SGD: equal gradients give equal weights (Adam's first step is ~lr * sign(grad))
+        engine.attach({"G": torch.optim.SGD(model.G.parameters(), sgd_lr),
+                       "D": torch.optim.SGD(model.D.parameters(), sgd_lr)}, {})
+    engine.prepare(model)
+    return engine
+
+
+def weights(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def changed(before, net):
+    return any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_generator_steps_once_every_n_critic_steps():
+    model = tiny_model(n_critic=3)
+    engine = attach(model)
+    x, label = torch.rand(4, 3, 16, 16) * 2 - 1, one_hot([0, 1, 2, 0])
+    seen = []
+    for step in range(6):
+        g, d = weights(model.G), weights(model.D)
+        engine.step_index = step
+        metrics = model.training_step({"image": x, "label": label}, engine)
+        engine.end_step()
+        seen.append((changed(g, model.G), changed(d, model.D)))
+        assert ("G_rec" in metrics) == (step >= 2)
+    assert seen == [(False, True), (False, True), (True, True)] * 2
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_training_step_has_the_reference_implementations_math(multi_label):
+    """Our step (fused D calls, fakes reused for the G update, frozen D) gives the same weights
+    as the reference implementation's step, written out in benchmarks/speed_stargan.py."""
+    spec = importlib.util.spec_from_file_location("speed_stargan", BENCHMARKS / "speed_stargan.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    ours = tiny_model(n_critic=2, multi_label=multi_label)
+    ref = tiny_model(n_critic=2, multi_label=multi_label)
+    engine = attach(ours, sgd_lr=0.01)
+    g_opt, d_opt = torch.optim.SGD(ref.G.parameters(), 0.01), torch.optim.SGD(ref.D.parameters(), 0.01)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(4):
+        x = torch.rand(4, 3, 16, 16, generator=gen) * 2 - 1
+        label = (torch.rand(4, 3, generator=gen) > 0.5).float() if multi_label else one_hot([0, 1, 2, 1])
+        torch.manual_seed(100 + step)  # the same target permutation and interpolation weights
+        engine.step_index = step
+        got = ours.training_step({"image": x, "label": label}, engine)
+        torch.manual_seed(100 + step)
+        want = bench.reference_step(ref.G, ref.D, g_opt, d_opt, x, label, step, ref.config, multi_label)
+        assert got["D"] == pytest.approx(want["D"], rel=1e-4, abs=1e-5)
+        if "G" in want:
+            assert got["G"] == pytest.approx(want["G"], rel=1e-4, abs=1e-5)
+    for name in ("G", "D"):
+        a, b = getattr(ours, name).state_dict(), getattr(ref, name).state_dict()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
+
+
+# -- export, runtime, predict --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A 2-step tiny run on a folder-per-domain dataset, exported to ONNX."""
+    from conftest import make_multidomain, tiny_overrides
+
+    base = tmp_path_factory.mktemp("stargan-export")
+    data = make_multidomain(base / "data", domains=("cat", "dog", "fox"))
+    result = translate.fit("stargan", quiet=True, **tiny_overrides(StarGAN, data=str(data), out=str(base / "runs"),
+                                                                   export=True))
+    return result.run_dir / "exports" / "G.onnx", base
+
+
+def test_export_metadata_lists_the_domains_in_order(exported):
+    from translate.export import runtime
+
+    meta = runtime.read_metadata(exported[0])
+    assert meta["task"] == "multi-domain" and meta["domains"] == ["cat", "dog", "fox"]
+    assert meta["multi_label"] is False and [i["name"] for i in meta["inputs"]] == ["image", "target"]
+
+
+def test_runtime_translates_to_a_domain_given_by_name(exported, png):
+    from translate.export import runtime
+
+    model = runtime.load(exported[0])
+    image = png(exported[1] / "in" / "odd.png", seed=3, size=(30, 22))  # not a multiple of 4
+    to_cat, to_fox = model(str(image), to="cat"), model([str(image)], to="fox")[0]
+    assert to_cat.size == (30, 22) and to_fox.size == (30, 22)
+    assert np.abs(np.asarray(to_cat, np.int16) - np.asarray(to_fox, np.int16)).mean() > 0  # the label matters
+    with pytest.raises(ConfigError, match=r"unknown domain 'cow'.*valid domains: cat, dog, fox"):
+        model(str(image), to="cow")
+    with pytest.raises(ConfigError, match="one target domain"):
+        model(str(image), to="cat,dog")
+
+
+def test_predict_takes_the_target_domain_by_name(exported, run_cli, png, tmp_path):
+    onnx_file, _ = exported
+    image = png(tmp_path / "in" / "a.png", seed=1)
+    code, out, err = run_cli("predict", onnx_file, image, "--to", "dog", "--output", tmp_path / "out")
+    assert code == 0, err
+    with Image.open(tmp_path / "out" / "a.png") as result:
+        assert result.size == (32, 32)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--to", "dgo"], "unknown domain 'dgo'; valid domains: cat, dog, fox. Did you mean: dog?"),
+    ([], "give one with --to (valid: cat, dog, fox)"),
+])
+def test_predict_with_a_wrong_or_missing_domain_is_an_error_that_writes_nothing(exported, run_cli, png, tmp_path,
+                                                                                   args, message):
+    image = png(tmp_path / "in" / "a.png", seed=1)
+    code, out, err = run_cli("predict", exported[0], image, *args, "--output", tmp_path / "out")
+    assert code != 0 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_to_is_refused_for_an_image_to_image_model(tiny_run, run_cli, png, tmp_path):
+    image = png(tmp_path / "a.png", seed=1)
+    code, _, err = run_cli("predict", tiny_run.run_dir / "exports" / "A2B.onnx", image, "--to", "x",
+                           "--output", tmp_path / "out")
+    assert code != 0 and "--to is for multi-domain models" in err
+
+
+# -- learning -------------------------------------------------------------------------------------------
+
+def write_tinted(root: Path, split: str, n: int, seed: int) -> None:
+    """Three domains = three colour tints of the same kind of random blob images."""
+    rng = np.random.default_rng(seed)
+    tints = {"red": (1.0, 0.15, 0.15), "green": (0.15, 1.0, 0.15), "blue": (0.15, 0.15, 1.0)}
+    for i in range(n):
+        yy, xx = np.mgrid[0:16, 0:16]
+        cy, cx, r = rng.uniform(4, 12), rng.uniform(4, 12), rng.uniform(3, 6)
+        shape = np.clip(1.2 - np.hypot(yy - cy, xx - cx) / r, 0, 1)[..., None]
+        for name, tint in tints.items():
+            if split == "train" and i % 3 != list(tints).index(name):
+                continue  # training images of each domain are different blobs (unpaired)
+            img = 255 - shape * (255 - 255 * np.array(tint) * 0.6)
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.astype(np.uint8)).save(folder / f"{i}.png")
+
+
+def test_translations_are_recognized_as_their_target_domain(tmp_path):
+    """A short CPU run on tiny tinted data: the judge (trained on real images) assigns the
+    translated held-out images to their target domain well above chance (1/3), while the
+    untranslated inputs would score 0 (each is judged as its own, different domain)."""
+    write_tinted(tmp_path / "data", "train", 60, seed=0)
+    write_tinted(tmp_path / "data", "test", 8, seed=1)
+    result = translate.fit("stargan", quiet=True, data=str(tmp_path / "data"), out=str(tmp_path / "runs"),
+                           image_size=16, steps=150, batch_size=8, n_critic=1, ngf=16, ndf=16, n_blocks=1,
+                           n_layers_d=2, g_lr=1e-3, d_lr=1e-3, device="cpu", num_workers=0, export=False,
+                           log_every=50, sample_every=0, checkpoint_every=0)
+    ev = result.evaluation
+    assert ev["real_accuracy"] > 0.9  # the judge itself works
+    assert ev["translations"] == 8 * 3 * 2
+    assert ev["target_accuracy"] > 0.6, ev
+
+
+def test_attribute_table_trains_exports_and_runs_with_attribute_names(tmp_path, png):
+    """Multi-label (CelebA style): --domains picks attributes; evaluation flips one attribute at a
+    time; the runtime switches on the attributes named."""
+    from test_multidomain_data import celeba
+
+    from translate.export import runtime
+
+    root = celeba(tmp_path / "c", png, rows=20)
+    result = translate.fit("stargan", quiet=True, data=str(root), domains="Male,Smiling,Young",
+                           out=str(tmp_path / "runs"), image_size=16, steps=2, batch_size=4, n_critic=1,
+                           device="cpu", num_workers=0, sample_every=0, checkpoint_every=0, **TINY)
+    ev = result.evaluation
+    assert ev["translations"] == 2 * 3 and 0 <= ev["target_accuracy"] <= 1 and "pairs" not in ev
+    model = runtime.load(result.run_dir / "exports" / "G.onnx")
+    assert model.metadata["domains"] == ["Male", "Smiling", "Young"] and model.metadata["multi_label"]
+    assert model(str(root / "images" / "000001.jpg"), to="Male,Young").size == (32, 32)
+    with pytest.raises(ConfigError, match="unknown domain 'Blond_Hair'"):
+        model(str(root / "images" / "000001.jpg"), to="Blond_Hair")
