@@ -34,7 +34,7 @@ class TrainConfig:
     device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     precision: str = opt("fp32", "fp32, bf16 or fp16 (fp16 uses a gradient scaler)", ["fp32", "bf16", "fp16"])
     channels_last: bool = opt(True, "channels_last memory format (CUDA only)")
-    compile: bool = opt(False, "torch.compile the networks (CUDA only)")
+    compile: bool = opt(False, "torch.compile the networks (CUDA or CPU; pays off on long runs: compiling takes a minute or more)")
     num_workers: int = opt(-1, "data loader workers; -1 = auto (0 on CPU, 4 on CUDA)")
     log_every: int = opt(50, "steps between metrics.jsonl lines / progress lines")
     sample_every: int = opt(500, "steps between sample grids (0 = only at the end)")
