@@ -9,6 +9,7 @@ from PIL import Image
 
 import translate
 from conftest import write_png
+from translate import metrics
 from translate.datasets.paired import PairedDataset
 from translate.engine import Engine
 from translate.errors import ConfigError
@@ -47,7 +48,35 @@ def test_learns_silhouette_to_colour_better_than_identity(tiny, tmp_path):
     l1_identity = (batch["A"] - batch["B"]).abs().mean().item()
     assert l1_model < 0.85 * l1_identity, (l1_model, l1_identity)
     ev = result.evaluation
-    assert ev["pairs"] == 64 and ev  # --max-items limits the test split too["A2B/psnr"] > ev["identity/psnr"] + 1.0, ev
+    assert ev["pairs"] == 64, ev  # --max-items limits the test split too
+    assert ev["A2B/psnr"] > ev["identity/psnr"] + 1.0, ev
+
+
+@pytest.mark.skipif(not metrics.is_available(), reason="the 'kid' extra is not installed")
+def test_evaluate_reports_kid_of_the_translations_against_the_real_targets():
+    """--kid-samples N: KID-EffLite0 between the real B and G(A) of the first N held-out pairs (across
+    evaluation batches), beside the identity baseline (B against the silhouettes A)."""
+    n = 20  # not a multiple of evaluate's batch of 16
+    model = tiny_model(kid_samples=n)
+    from translate.datasets.builtin import fluent_silhouette2flat
+
+    test = PairedDataset(fluent_silhouette2flat(), "test", image_size=32, max_items=40)
+    ev = model.evaluate(test, torch.device("cpu"))
+    batch = torch.utils.data.default_collate([test[i] for i in range(n)])
+    with torch.no_grad():
+        fake = model.translator()(batch["A"]).clamp(-1, 1)
+    expected = metrics.kid_report(batch["B"], fake)
+    baseline = metrics.kid_report(batch["B"], batch["A"])
+    assert ev["pairs"] == 40 and ev["kid_pairs"] == n, ev
+    assert ev["A2B/kid_efflite0"] == pytest.approx(expected["kid_efflite0"], rel=1e-4, abs=1e-6), ev
+    assert ev["identity/kid_efflite0"] == pytest.approx(baseline["kid_efflite0"], rel=1e-4, abs=1e-6), ev
+    # an untrained G's outputs are further from real colour emoji than the silhouettes are
+    assert ev["A2B/kid_efflite0"] > ev["identity/kid_efflite0"] > 0, ev
+
+
+def test_kid_samples_must_make_a_set():
+    with pytest.raises(ConfigError, match="--kid-samples"):
+        tiny_model(kid_samples=1)
 
 
 # -- the paper's test-time networks ----------------------------------------------------------------

@@ -109,3 +109,13 @@ def kid_efflite0(real_images: torch.Tensor, fake_images: torch.Tensor, device="c
     about 0 for two samples of the same distribution. Needs the `kid` extra."""
     return kid_from_features(efflite0_features(real_images, device), efflite0_features(fake_images, device),
                              subsets=subsets, subset_size=subset_size, seed=seed)
+
+
+def kid_report(real_images: torch.Tensor, fake_images: torch.Tensor, device="cpu", *, seed: int = 0,
+               prefix: str = "") -> dict[str, float]:
+    """KID-EffLite0 as the plugins' `evaluate` reports it: {prefix + "kid_efflite0": mean,
+    prefix + "kid_efflite0_std": std}. Each subset holds half of the smaller set (at most 1,000),
+    so that the subsets differ and the std says something."""
+    n = min(real_images.size(0), fake_images.size(0))
+    mean, std = kid_efflite0(real_images, fake_images, device, subset_size=min(1000, max(2, n // 2)), seed=seed)
+    return {f"{prefix}kid_efflite0": mean, f"{prefix}kid_efflite0_std": std}

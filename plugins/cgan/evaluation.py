@@ -53,12 +53,10 @@ def evaluate_conditional(G, nz: int, train_set, test_set, device, *, samples_per
         "real_diversity": within_class_distance(test_x, test_y),
     }
     if kid_samples > 0:
-        from translate.metrics import kid_efflite0
+        from translate.metrics import kid_report
 
         n = min(kid_samples, test_x.size(0))
         pick = torch.randperm(test_x.size(0), generator=torch.Generator().manual_seed(seed))[:n]
         kid_labels = test_y[pick]  # generated with the real images' class mix
-        mean, std = kid_efflite0(test_x[pick], generate(G, kid_labels, nz, device, seed=seed + 1), device,
-                                 subset_size=min(1000, max(2, n // 2)))  # subsets must differ for a std
-        out.update({"kid_efflite0": mean, "kid_efflite0_std": std})
+        out.update(kid_report(test_x[pick], generate(G, kid_labels, nz, device, seed=seed + 1), device))
     return out
