@@ -12,19 +12,18 @@ configured channels (a grayscale source becomes 3 channels) and resized to the c
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import Dataset  # noqa: E402
+import numpy as np
+import torch
+from torch.utils.data import Dataset
 
-from translate.errors import ConfigError, DataError  # noqa: E402
-from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image, to_unit_range  # noqa: E402
-from translate.model import DataInfo  # noqa: E402
+from translate.datasets.class_folders import (check_root, class_dirs, declared_classes, has_class_images,
+                                              images_per_class, layout_error, order_classes, read_dataset_json,
+                                              read_resized, set_options, to_tensor)
+from translate.errors import DataError
+from translate.imageio import IMAGE_EXTENSIONS, list_images
+from translate.model import DataInfo
 
 SOURCE, TARGET = 0, 1  # the "domain" of a test item, and the domain classifier's labels
 CACHE_BYTES = 256 * 2**20  # decoded uint8 images kept in memory per dataset (per loader worker)
@@ -45,30 +44,19 @@ class AdaptationDataset(Dataset):
 
     def __init__(self, root, split="train", *, image_size=28, load_size=None, channels=3, augment=False,
                  seed=0, max_items=None):
-        self.root = Path(root)
-        self.split = split
-        self.image_size = int(image_size)
-        self.channels = int(channels)
-        self.seed = int(seed)
-        self.max_items = int(max_items) if max_items else None
+        set_options(self, root, split, image_size=image_size, channels=channels, seed=seed, max_items=max_items)
         self.epoch = 0
         self._cache: dict[Path, np.ndarray] = {}
         self._cached_bytes = 0
-        if self.image_size <= 0:
-            raise ConfigError(f"image_size must be positive, got {self.image_size}")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if split not in ("train", "test"):
-            raise ConfigError(f"adaptation data has splits train and test, not {split!r}")
         meta = self._read_meta(self.root)
-        self.classes = self._read_classes(self.root, meta.get("classes"))
+        self.classes = self._read_classes(self.root, declared_classes(self.root, meta))
         self.domains = tuple(meta.get("domains") or ("source", "target"))
         if split == "train":
             self.source = self._labelled(self.root / "source" / "train")
             self.target = self._unlabelled(self.root / "target" / "train")
         else:
             parts = [(d, self.root / name / "test") for d, name in ((SOURCE, "source"), (TARGET, "target"))]
-            self.items = [(path, label, d) for d, folder in parts if self._has_images(folder)
+            self.items = [(path, label, d) for d, folder in parts if has_class_images(folder)
                           for path, label in self._labelled(folder)]
             if not self.items:
                 raise DataError(f"{self.root}: no test split (source/test/ or target/test/ class folders)\n"
@@ -77,36 +65,18 @@ class AdaptationDataset(Dataset):
     # -- layout ---------------------------------------------------------------------------
     @classmethod
     def _layout_error(cls, root: Path, why: str, folder: Path) -> DataError:
-        found = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
-                       if not p.name.startswith(".")) if folder.is_dir() else []
-        shown = ", ".join(found[:20]) + (f", ... ({len(found)} entries)" if len(found) > 20 else "")
-        return DataError(f"{root} does not have the adaptation layout: {why}\n"
-                         f"Expected:\n{cls.EXPECTED_TREE}\nFound in {folder}: {shown or 'nothing'}")
+        return layout_error(cls.kind, root, why, cls.EXPECTED_TREE, folder)
 
     @staticmethod
     def _read_meta(root: Path) -> dict:
-        if not root.is_dir():
-            raise DataError(f"data directory {root} does not exist or is not a directory")
-        path = root / "dataset.json"
-        if not path.is_file():
-            return {}
-        try:
-            meta = json.loads(path.read_text())
-        except ValueError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise DataError(f"{path}: expected a JSON object")
-        domains, classes = meta.get("domains"), meta.get("classes")
+        check_root(root)
+        meta = read_dataset_json(root)
+        domains = meta.get("domains")
         if domains is not None and not (isinstance(domains, list) and len(domains) == 2
                                         and all(isinstance(d, str) for d in domains)):
-            raise DataError(f"{path}: \"domains\" must be a list of two names (source, target), got {domains!r}")
-        if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-            raise DataError(f"{path}: \"classes\" must be a list of names, got {classes!r}")
+            raise DataError(f"{root / 'dataset.json'}: \"domains\" must be a list of two names (source, target), "
+                            f"got {domains!r}")
         return meta
-
-    @staticmethod
-    def _class_dirs(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     @classmethod
     def _read_classes(cls, root: Path, declared) -> tuple[str, ...]:
@@ -115,31 +85,17 @@ class AdaptationDataset(Dataset):
         if not train.is_dir():
             where = root / "source" if (root / "source").is_dir() else root
             raise cls._layout_error(root, f"missing {train.relative_to(root)}/", where)
-        names = [d.name for d in cls._class_dirs(train)]
+        names = [d.name for d in class_dirs(train)]
         if len(names) < 2:
             raise cls._layout_error(root, f"{len(names)} class folder(s) in source/train/, need at least 2", train)
-        if declared is None:
-            return tuple(names)
-        if sorted(declared) != names:
-            raise DataError(f"{root / 'dataset.json'}: \"classes\" {declared} do not match the class folders "
-                            f"of {train}: {names}")
-        return tuple(declared)
+        return order_classes(root, train, names, declared)
 
     def _labelled(self, folder: Path) -> list[tuple[Path, int]]:
         """(path, class index) of every image in folder/<class>/, classes interleaved so that
         --max-items keeps every class."""
-        index = {name: i for i, name in enumerate(self.classes)}
         if not folder.is_dir():
             raise self._layout_error(self.root, f"missing {folder.relative_to(self.root)}/", folder.parent)
-        per_class = []
-        for d in self._class_dirs(folder):
-            if d.name not in index:
-                raise DataError(f"{d}: class {d.name!r} is not a source training class "
-                                f"(classes: {', '.join(self.classes)})")
-            paths = list_images(d)
-            if not paths:
-                raise DataError(f"class folder {d} contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
-            per_class.append([(p, index[d.name]) for p in paths])
+        per_class = images_per_class(folder, self.classes, "source training")
         if not per_class:
             raise self._layout_error(self.root, f"no class folders in {folder.relative_to(self.root)}/", folder)
         longest = max(len(items) for items in per_class)
@@ -151,7 +107,7 @@ class AdaptationDataset(Dataset):
             raise self._layout_error(self.root, f"missing {folder.relative_to(self.root)}/", folder.parent)
         paths = list_images(folder)
         if not paths:
-            subdirs = self._class_dirs(folder)
+            subdirs = class_dirs(folder)
             why = (f"target/train/ must hold the unlabelled images directly, not in folders "
                    f"({', '.join(d.name for d in subdirs[:5])})" if subdirs
                    else f"target/train/ contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
@@ -159,15 +115,11 @@ class AdaptationDataset(Dataset):
         return paths[: self.max_items]
 
     @classmethod
-    def _has_images(cls, folder: Path) -> bool:
-        return folder.is_dir() and any(list_images(d) for d in cls._class_dirs(folder))
-
-    @classmethod
     def has_split(cls, root, split) -> bool:
         """"test" means a labelled target test set (what adaptation is judged on)."""
         root = Path(root)
         if split == "test":
-            return cls._has_images(root / "target" / "test")
+            return has_class_images(root / "target" / "test")
         return (root / "source" / split).is_dir() and (root / "target" / split).is_dir()
 
     # -- Dataset ----------------------------------------------------------------------------
@@ -181,18 +133,13 @@ class AdaptationDataset(Dataset):
     def load(self, path: Path) -> torch.Tensor:
         arr = self._cache.get(path)
         if arr is None:
-            arr = load_image(path, self.channels)
-            if arr.shape[:2] != (self.image_size, self.image_size):
-                shrink = max(arr.shape[:2]) > self.image_size
-                arr = cv2.resize(arr, (self.image_size, self.image_size),
-                                 interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-                arr = arr[:, :, None] if arr.ndim == 2 else arr
+            arr = read_resized(path, self.channels, self.image_size)
             # Every image is seen many times (small digit sets, many epochs): keep the decoded
             # pixels while they fit in the budget; decoding was a quarter of a CPU training step.
             if self._cached_bytes + arr.nbytes <= CACHE_BYTES:
                 self._cache[path] = arr
                 self._cached_bytes += arr.nbytes
-        return torch.from_numpy(np.ascontiguousarray(to_unit_range(arr).transpose(2, 0, 1)))
+        return to_tensor(arr)
 
     def __getitem__(self, i):
         if not 0 <= i < len(self):

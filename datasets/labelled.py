@@ -12,21 +12,17 @@ images are only converted to the configured channels and resized to the configur
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import Dataset  # noqa: E402
+import torch
+from torch.utils.data import Dataset
 
-from translate.errors import ConfigError, DataError  # noqa: E402
-from translate.imageio import IMAGE_EXTENSIONS, is_image_file, list_images, load_image, to_unit_range  # noqa: E402
-from translate.model import DataInfo  # noqa: E402
-
-SPLITS = ("train", "test")
+from translate.datasets.class_folders import (check_root, class_dirs, declared_classes, has_class_images,
+                                              images_per_class, layout_error, order_classes, read_dataset_json,
+                                              read_resized, set_options, to_tensor)
+from translate.errors import DataError
+from translate.imageio import is_image_file
+from translate.model import DataInfo
 
 
 class LabelledDataset(Dataset):
@@ -46,18 +42,7 @@ class LabelledDataset(Dataset):
 
     def __init__(self, root, split="train", *, image_size=32, load_size=None, channels=3, augment=False,
                  seed=0, max_items=None):
-        self.root = Path(root)
-        self.split = split
-        self.image_size = int(image_size)
-        self.channels = int(channels)
-        self.seed = int(seed)
-        self.max_items = int(max_items) if max_items else None
-        if self.image_size <= 0:
-            raise ConfigError(f"image_size must be positive, got {self.image_size}")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if split not in SPLITS:
-            raise ConfigError(f"labelled data has splits {', '.join(SPLITS)}, not {split!r}")
+        set_options(self, root, split, image_size=image_size, channels=channels, seed=seed, max_items=max_items)
         self.classes = self.read_classes(self.root)
         folder = self.split_folder(self.root, split)
         if folder is None:
@@ -75,62 +60,23 @@ class LabelledDataset(Dataset):
         return root if split == "train" else None
 
     @classmethod
-    def _class_dirs(cls, folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-    @classmethod
     def read_classes(cls, root: Path) -> tuple[str, ...]:
         """The class names: from the training split's folders, ordered as dataset.json says."""
-        if not root.exists():
-            raise DataError(f"data directory {root} does not exist")
-        if not root.is_dir():
-            raise DataError(f"data directory {root} is not a directory")
+        check_root(root)
         if (root / "test").is_dir() and not (root / "train").is_dir():
             raise DataError(f"{root} has a test/ folder but no train/ folder\nExpected:\n{cls.EXPECTED_TREE}")
         train = cls.split_folder(root, "train")
-        dirs = cls._class_dirs(train)
+        dirs = class_dirs(train)
         loose = [p.name for p in train.iterdir() if p.is_file() and is_image_file(p)]
         if len(dirs) < 2 or loose:
-            found = sorted(p.name + ("/" if p.is_dir() else "") for p in train.iterdir() if not p.name.startswith("."))
-            shown = ", ".join(found[:20]) + (f", ... ({len(found)} entries)" if len(found) > 20 else "")
             why = (f"images directly in {train} ({', '.join(loose[:3])}...) belong in class folders" if loose
                    else f"{len(dirs)} class folder{'s' if len(dirs) != 1 else ''} in {train}, need at least 2")
-            raise DataError(f"{root} does not have the labelled layout: {why}\n"
-                            f"Expected:\n{cls.EXPECTED_TREE}\nFound in {train}: {shown or 'nothing'}")
-        names = [d.name for d in dirs]
-        order = cls._declared_classes(root)
-        if order is None:
-            return tuple(names)
-        if sorted(order) != names:
-            raise DataError(f"{root / 'dataset.json'}: \"classes\" {order} do not match the class folders "
-                            f"of {train}: {names}")
-        return tuple(order)
-
-    @staticmethod
-    def _declared_classes(root: Path) -> list[str] | None:
-        meta = root / "dataset.json"
-        if not meta.is_file():
-            return None
-        try:
-            classes = json.loads(meta.read_text()).get("classes")
-        except (ValueError, AttributeError) as exc:
-            raise DataError(f"{meta}: not a valid JSON object ({exc})") from exc
-        if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
-                                        and len(set(classes)) == len(classes)):
-            raise DataError(f"{meta}: \"classes\" must be a list of distinct names, got {classes!r}")
-        return classes
+            raise layout_error(cls.kind, root, why, cls.EXPECTED_TREE, train)
+        return order_classes(root, train, [d.name for d in dirs], declared_classes(root, read_dataset_json(root)))
 
     def _collect(self, folder: Path) -> list[tuple[Path, int]]:
-        index = {name: i for i, name in enumerate(self.classes)}
-        items = []
-        for d in self._class_dirs(folder):
-            if d.name not in index:
-                raise DataError(f"{d}: class {d.name!r} is not a training class "
-                                f"(training classes: {', '.join(self.classes)})")
-            paths = list_images(d)
-            if not paths:
-                raise DataError(f"class folder {d} contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
-            items += [(p, index[d.name]) for p in paths[: self.max_items]]
+        per_class = images_per_class(folder, self.classes, "training")
+        items = [item for items in per_class for item in items[: self.max_items]]
         if not items:
             raise DataError(f"{folder}: no class folders with images\nExpected:\n{self.EXPECTED_TREE}")
         return sorted(items, key=lambda item: (item[1], item[0].name))  # class by class, in class order
@@ -138,7 +84,7 @@ class LabelledDataset(Dataset):
     @classmethod
     def has_split(cls, root, split) -> bool:
         folder = cls.split_folder(Path(root), split)
-        return folder is not None and any(list_images(d) for d in cls._class_dirs(folder))
+        return folder is not None and has_class_images(folder)
 
     def sibling(self, split: str) -> "LabelledDataset":
         """The same data settings on another split (evaluation trains a classifier on train/)."""
@@ -153,14 +99,7 @@ class LabelledDataset(Dataset):
         """Items do not depend on the epoch (no random augmentation)."""
 
     def load(self, i: int) -> torch.Tensor:
-        path = self.items[i][0]
-        arr = load_image(path, self.channels)
-        if arr.shape[:2] != (self.image_size, self.image_size):
-            shrink = max(arr.shape[:2]) > self.image_size
-            arr = cv2.resize(arr, (self.image_size, self.image_size),
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-            arr = arr[:, :, None] if arr.ndim == 2 else arr
-        return torch.from_numpy(np.ascontiguousarray(to_unit_range(arr).transpose(2, 0, 1)))
+        return to_tensor(read_resized(self.items[i][0], self.channels, self.image_size))
 
     def __getitem__(self, i):
         if not 0 <= i < len(self):

@@ -12,7 +12,6 @@ what was found (domains and image counts) beside the expected tree.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
+from translate.datasets.class_folders import check_root, class_dirs, listing, read_dataset_json  # noqa: E402
 from translate.datasets.unpaired import UnpairedDataset  # noqa: E402
 from translate.errors import ConfigError, DataError, did_you_mean  # noqa: E402
 from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image  # noqa: E402
@@ -152,29 +152,10 @@ def _layout_error(root: Path, problem: str, found: str) -> DataError:
     return DataError(f"{root}: {problem}\nFound: {found}\nExpected:\n{EXPECTED_TREE}")
 
 
-def _listing(folder: Path) -> str:
-    if not folder.is_dir():
-        return "nothing"
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if not p.name.startswith("."))
-    return ", ".join(entries[:20]) + (f", ... ({len(entries)} entries)" if len(entries) > 20 else "") or "nothing"
-
-
-def _check_root(root: Path) -> None:
-    if not root.exists():
-        raise DataError(f"data directory {root} does not exist")
-    if not root.is_dir():
-        raise DataError(f"data directory {root} is not a directory")
-
-
 def _declared_order(root: Path, found: list[str]) -> list[str]:
     """dataset.json's "domains" (which must name exactly the folders), else sorted names."""
     meta = root / "dataset.json"
-    if not meta.is_file():
-        return sorted(found)
-    try:
-        declared = json.loads(meta.read_text()).get("domains")
-    except (ValueError, AttributeError) as exc:
-        raise DataError(f"{meta}: not a valid JSON object ({exc})") from exc
+    declared = read_dataset_json(root).get("domains")  # {} without a dataset.json
     if declared is None:
         return sorted(found)
     if not isinstance(declared, list) or sorted(map(str, declared)) != sorted(found):
@@ -185,12 +166,12 @@ def _declared_order(root: Path, found: list[str]) -> list[str]:
 
 def read_folders(root: Path, split: str, max_items) -> tuple[list[str], list[tuple[Path, np.ndarray]]]:
     """(domain names, [(image path, one-hot label)]) of root/<split>/<domain>/*."""
-    _check_root(root)
+    check_root(root)
     folder = root / split
     if not folder.is_dir():
         raise _layout_error(root, f"no {split}/ folder and no attribute table "
-                            f"({', '.join(ATTRIBUTE_TABLES)})", f"in {root}: {_listing(root)}")
-    images = {d.name: list_images(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+                            f"({', '.join(ATTRIBUTE_TABLES)})", f"in {root}: {listing(root)}")
+    images = {d.name: list_images(d) for d in class_dirs(folder)}
     loose = list_images(folder)
     counts = ", ".join(f"{d}/ ({len(p)} images)" for d, p in images.items()) or "no domain folders"
     found = f"in {folder}: {counts}" + (f"; {len(loose)} images directly in {split}/ (they must be "
@@ -205,7 +186,7 @@ def read_folders(root: Path, split: str, max_items) -> tuple[list[str], list[tup
                             f"no images (looked for {', '.join(IMAGE_EXTENSIONS)})", found)
     domains = _declared_order(root, list(images))
     if split != "train" and (root / "train").is_dir():
-        train = sorted(d.name for d in (root / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
+        train = [d.name for d in class_dirs(root / "train")]
         if sorted(domains) != train:
             raise _layout_error(root, f"{split}/ must have the same domain folders as train/ "
                                 f"(train/: {', '.join(train)})", found)
@@ -223,7 +204,7 @@ def read_table(root: Path, table: Path, split: str, domains, max_items):
     image_dir = next((root / n for n in IMAGE_FOLDERS if (root / n).is_dir()), None)
     if image_dir is None:
         raise _layout_error(root, f"an attribute table ({table.name}) but no image folder "
-                            f"({' or '.join(IMAGE_FOLDERS)}/)", f"in {root}: {_listing(root)}")
+                            f"({' or '.join(IMAGE_FOLDERS)}/)", f"in {root}: {listing(root)}")
     lines = [ln.split() for ln in table.read_text().splitlines() if ln.strip()]
     if lines and len(lines[0]) == 1 and lines[0][0].isdigit():
         lines = lines[1:]  # CelebA's first line is the row count
