@@ -10,6 +10,7 @@ The paper (Ganin & Lempitsky 2015) reports on MNIST -> MNIST-M 0.5225 source-onl
 
     python benchmarks/quality_dann.py                      # 2 modes x 3 seeds at the plugin's default steps
     python benchmarks/quality_dann.py --steps 1500 --seeds 0 1
+    python benchmarks/quality_dann.py --set shift=0        # the paper's setting: no augmentation
 """
 from __future__ import annotations
 
@@ -42,9 +43,17 @@ def main():
     p.add_argument("--modes", nargs="+", default=["source_only", "dann"], choices=list(PAPER))
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="", help="keep the runs here (default: a temp dir)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other config field (a JSON value or a string), e.g. --set shift=0")
     args = p.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="translate-quality-dann-")
     steps = {"steps": args.steps} if args.steps else {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            steps[key] = json.loads(value)
+        except ValueError:
+            steps[key] = value
     runs: dict[str, list[dict]] = {}
     for mode in args.modes:
         for seed in args.seeds:
@@ -54,7 +63,7 @@ def main():
                                    sample_every=0, **steps)
             ev = result.evaluation
             record = {"benchmark": "dann_quality", "data": "mnist2mnistm", "mode": mode, "seed": seed,
-                      "steps": result.step, **{k: round(ev[k], 4) for k in METRICS},
+                      "steps": result.step, "settings": steps, **{k: round(ev[k], 4) for k in METRICS},
                       "target_test_images": ev["target_test_images"], "source_test_images": ev["source_test_images"],
                       "train_minutes": round((time.perf_counter() - t) / 60, 1), "run_dir": str(result.run_dir)}
             runs.setdefault(mode, []).append(record)

@@ -19,6 +19,7 @@ from translate.config import resolve
 from translate.data import make_dataset
 from translate.datasets.adaptation import AdaptationDataset
 from translate.engine import Engine
+from translate.errors import ConfigError
 from translate.plugins.dann.gradient_reversal import AnnealedLR, adaptation_factor, reverse_gradient
 from translate.plugins.dann.model import DANN
 
@@ -95,6 +96,26 @@ def test_domain_gradient_reaches_the_extractor_only_in_dann_mode(tmp_path, mode)
     engine.total_steps, engine.step_index = 10, 5
     metrics = model.training_step(batch, engine)
     assert metrics["lambda"] == (0.0 if mode == "source_only" else pytest.approx(adaptation_factor(0.5)))
+
+
+def test_shift_translates_each_image_by_at_most_n_pixels(tmp_path):
+    """--shift N moves every image on its own by (dx, dy) in [-N, N]^2 (edges replicated)."""
+    torch.manual_seed(0)
+    model, _ = build_model(make_adaptation(tmp_path / "d"), shift=2)
+    size = model.data.image_size
+    images = torch.rand(16, 3, size, size)
+    shifted = model._shift(images)
+    offsets = set()
+    for x, y in zip(images, shifted):
+        padded = torch.nn.functional.pad(x[None], [2, 2, 2, 2], mode="replicate")[0]
+        found = [(dx, dy) for dy in range(5) for dx in range(5)
+                 if torch.equal(padded[:, dy:dy + size, dx:dx + size], y)]
+        assert found, "an image was not a translated copy of its input"
+        offsets.add(found[0])
+    assert len(offsets) > 1, "every image got the same shift"
+    assert build_model(tmp_path / "d", shift=0)[0]._shift is None
+    with pytest.raises(ConfigError, match="--shift -1"):
+        build_model(tmp_path / "d", shift=-1)
 
 
 def test_target_labels_are_never_read_during_training(tmp_path):
