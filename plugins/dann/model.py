@@ -8,6 +8,7 @@ One SGD optimizer (momentum 0.9) over all three networks with mu_p = mu_0 / (1 +
 the reversal's weight lambda_p = 2 / (1 + exp(-10 p)) - 1 (p = training progress).
 `--mode source_only` sets lambda to 0: the same networks and data, the baseline without adaptation
 (the domain classifier still learns, so its accuracy shows how separable the domains are).
+One addition to the paper: `--shift` (default 2) randomly translates the training images.
 """
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ class DANN(TranslationModel):
     Config = Config
     network_names = ("features", "label_predictor", "domain_classifier")
     version = __version__
-    # 64 source + 64 target images per step; under 2 minutes on 2 CPU cores. Longer runs on the
-    # built-in data score lower on the target (the schedules stretch with the run; see _make_shift).
+    # 64 source + 64 target images per step; about half a minute on 2 CPU cores. Longer runs on
+    # the built-in data score lower on the target (seed 0: 0.69 at 1,500 steps, 0.54 at 3,000).
     train_defaults = {"batch_size": 64, "steps": 1000, "log_every": 50, "sample_every": 1000,
                       "checkpoint_every": 1000, "sample_count": 8}
     tiny_config = {"width": 4, "depth": 1, "hidden": 8}
@@ -77,8 +78,8 @@ class DANN(TranslationModel):
     @staticmethod
     def _make_shift(pixels: int, size: int):
         """kornia's random crop of the edge-padded image: a random translation per image. On the
-        built-in data (2,500 source digits) it lifted DANN's target accuracy from ~0.62 to ~0.72
-        in scratch runs; the source-only baseline did not gain from it."""
+        built-in data (2,500 source digits) it lifts DANN's target accuracy from 0.638 to 0.727
+        (benchmarks/quality_dann.py, 3 seeds); the source-only baseline does not gain from it."""
         if not pixels:
             return None
         import kornia.augmentation as K
