@@ -21,6 +21,7 @@ import tempfile
 import time
 
 import translate
+from settings import add_set_option, parse_settings  # benchmarks/settings.py, beside this script
 
 PAPER = {"source_only": 0.5225, "dann": 0.7666}
 METRICS = ("target_accuracy", "source_accuracy", "domain_accuracy")
@@ -43,27 +44,20 @@ def main():
     p.add_argument("--modes", nargs="+", default=["source_only", "dann"], choices=list(PAPER))
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="", help="keep the runs here (default: a temp dir)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other config field (a JSON value or a string), e.g. --set shift=0")
+    add_set_option(p, "shift=0")
     args = p.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="translate-quality-dann-")
-    steps = {"steps": args.steps} if args.steps else {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            steps[key] = json.loads(value)
-        except ValueError:
-            steps[key] = value
+    settings = {**({"steps": args.steps} if args.steps else {}), **parse_settings(args.set)}
     runs: dict[str, list[dict]] = {}
     for mode in args.modes:
         for seed in args.seeds:
             t = time.perf_counter()
             result = translate.fit("dann", mode=mode, seed=seed, device=args.device, out=out,
                                    name=f"{mode}-seed{seed}", export=False, quiet=True, checkpoint_every=0,
-                                   sample_every=0, **steps)
+                                   sample_every=0, **settings)
             ev = result.evaluation
             record = {"benchmark": "dann_quality", "data": "mnist2mnistm", "mode": mode, "seed": seed,
-                      "steps": result.step, "settings": steps, **{k: round(ev[k], 4) for k in METRICS},
+                      "steps": result.step, "settings": settings, **{k: round(ev[k], 4) for k in METRICS},
                       "target_test_images": ev["target_test_images"], "source_test_images": ev["source_test_images"],
                       "train_minutes": round((time.perf_counter() - t) / 60, 1), "run_dir": str(result.run_dir)}
             runs.setdefault(mode, []).append(record)

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import translate
+from settings import add_set_option, parse_settings  # benchmarks/settings.py, beside this script
 
 
 def main():
@@ -25,16 +26,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="", help="keep the run here (default: a temp dir)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other config field (a JSON value or a string), e.g. --set ngf=16")
+    add_set_option(p, "ngf=16")
     args = p.parse_args()
     settings = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            settings[key] = json.loads(value)
-        except ValueError:
-            settings[key] = value
+    settings.update(parse_settings(args.set))
     out = args.out or tempfile.mkdtemp(prefix="translate-quality-stargan-")
     t = time.perf_counter()
     result = translate.fit("stargan", seed=args.seed, device=args.device, out=out, export=False, quiet=True,
