@@ -4,9 +4,11 @@
 
 Exports with `translate.export.onnx_export.export_model` and runs the file through
 `translate.export.runtime`, so it measures exactly what `translate export` ships and what apps
-run. Prints one JSON line per result: median latencies (after warmup), the speedup (ratio of
-medians), the median of per-pair ratios and the ratio of minimums (the least disturbed by other
-load; compare loadavg_1min with the thread count to judge how quiet the machine was).
+run. The same run also times a plain export (`--no-winograd`: every Conv left as onnxruntime's
+Conv) so the Winograd rewrite's share of the gain is measured beside it. Prints one JSON line:
+median latencies (after warmup), the speedups (ratios of medians), the median of per-call ratios
+and the ratio of minimums (the least disturbed by other load; compare loadavg_1min with the thread
+count to judge how quiet the machine was).
 """
 from __future__ import annotations
 
@@ -90,14 +92,21 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         [path] = export_model(_Exportable(net, args.size), tmp, base_metadata=base, log=lambda _: None)
         export_s = time.perf_counter() - start
-        model = runtime.load(path, providers=["CPUExecutionProvider"], threads=args.threads)
-        session, feed = model.session, {model.session.get_inputs()[0].name: x.numpy()}
+        [plain_path] = export_model(_Exportable(net, args.size), os.path.join(tmp, "plain"), base_metadata=base,
+                                    winograd=False, log=lambda _: None)
+        sessions = {name: runtime.load(p, providers=["CPUExecutionProvider"], threads=args.threads).session
+                    for name, p in (("onnx", path), ("onnx_plain", plain_path))}
+        feed = {sessions["onnx"].get_inputs()[0].name: x.numpy()}
 
         with torch.inference_mode():
-            max_err = float(np.abs(session.run(None, feed)[0] - net(x).numpy()).max())
-            times = paired_timings({"eager": lambda: net(x), "onnx": lambda: session.run(None, feed)},
+            expected = net(x).numpy()
+            max_err = {name: float(np.abs(s.run(None, feed)[0] - expected).max()) for name, s in sessions.items()}
+            times = paired_timings({"eager": lambda: net(x),
+                                    "onnx": lambda: sessions["onnx"].run(None, feed),
+                                    "onnx_plain": lambda: sessions["onnx_plain"].run(None, feed)},
                                    args.repeats, args.warmup)
         eager_s, onnx_s = statistics.median(times["eager"]), statistics.median(times["onnx"])
+        plain_s = statistics.median(times["onnx_plain"])
         paired = statistics.median(e / o for e, o in zip(times["eager"], times["onnx"]))
 
     print(json.dumps({
@@ -105,10 +114,13 @@ def main(argv=None) -> int:
         "shape": [args.batch, 3, args.size, args.size],
         "threads": args.threads or torch.get_num_threads(),
         "torch_eager_ms": round(eager_s * 1e3, 2), "onnxruntime_ms": round(onnx_s * 1e3, 2),
+        "onnxruntime_plain_ms": round(plain_s * 1e3, 2),
         "speedup": round(eager_s / onnx_s, 3), "paired_speedup": round(paired, 3),
         "min_speedup": round(min(times["eager"]) / min(times["onnx"]), 3),
+        "plain_speedup": round(eager_s / plain_s, 3), "winograd_gain": round(plain_s / onnx_s, 3),
         "repeats": args.repeats, "loadavg_1min": round(os.getloadavg()[0], 2),
-        "max_abs_error": max_err, "export_s": round(export_s, 2),
+        "max_abs_error": max_err["onnx"], "max_abs_error_plain": max_err["onnx_plain"],
+        "export_s": round(export_s, 2),
         "torch": torch.__version__, "onnxruntime": ort.__version__, "machine": platform.machine(),
     }))
     return 0

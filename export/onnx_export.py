@@ -24,14 +24,18 @@ import torch
 
 from translate.errors import ExportError
 from translate.export.runtime import FORMAT_VERSION, METADATA_KEY, create_session
+from translate.export.winograd import rewrite_conv3x3
 from translate.model import ExportSpec
 
 __all__ = ["export_model", "build_metadata", "verification_size"]
 
 
 def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, verify: bool = True,
-                 log: Callable[[str], None] = print) -> list[Path]:
+                 winograd: bool = True, log: Callable[[str], None] = print) -> list[Path]:
     """Write `output_dir/<spec.name>.onnx` for every ExportSpec in `model.exports()`.
+
+    `winograd` rewrites the large 3x3 convolutions for onnxruntime's CPU (export/winograd.py);
+    the verification against PyTorch covers the rewritten graph like any other.
 
     All-or-nothing: every file is exported, checked and verified under a temporary name first and
     only then renamed into place, so a failure leaves no new file behind (and keeps older ones).
@@ -54,7 +58,8 @@ def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, ver
     try:
         for spec in specs:
             final = output_dir / f"{spec.name}.onnx"
-            staged.append((_export_spec(spec, output_dir, final.name, base_metadata, opset, verify, log), final))
+            staged.append((_export_spec(spec, output_dir, final.name, base_metadata, opset, verify, winograd, log),
+                           final))
         for tmp, final in staged:
             os.replace(tmp, final)
         _fsync_dir(output_dir)
@@ -65,7 +70,7 @@ def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, ver
 
 
 def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: dict, opset: int,
-                 verify: bool, log) -> Path:
+                 verify: bool, winograd: bool, log) -> Path:
     """Export one spec to a temporary file in `folder`, verified; returns the temporary path."""
     module = spec.module
     was_training, device = module.training, _device_of(module)
@@ -75,6 +80,9 @@ def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: d
         proto = _to_onnx(spec, module, inputs, opset, filename, log)
         _check_graph_io(proto, spec, filename)
         meta = build_metadata(spec, base_metadata, _opset_of(proto), module, inputs)
+        meta["winograd_convs"] = rewrite_conv3x3(proto) if winograd else 0
+        if meta["winograd_convs"]:
+            log(f"{filename}: {meta['winograd_convs']} 3x3 convolutions rewritten as Winograd F(4x4, 3x3)")
         _set_metadata(proto, meta, filename)
         try:
             onnx.checker.check_model(proto, full_check=True)
