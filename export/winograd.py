@@ -99,11 +99,12 @@ def _eligible(node: onnx.NodeProto, weights: dict, min_channels: int) -> bool:
 
 
 class _SharedConstants:
-    """Names under one prefix no graph name starts with; the transforms and small int64 vectors
-    every rewritten Conv uses are added once."""
+    """The initializers the rewrite adds, under a prefix no name in the graph starts with; the
+    transforms and small int64 vectors that every rewritten Conv uses are added once."""
 
     def __init__(self, graph: onnx.GraphProto):
-        taken = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+        taken = ({t.name for t in graph.initializer} | {v.name for v in graph.input}
+                 | {name for n in graph.node for name in (n.name, *n.output)})
         self.prefix = "winograd"
         while any(name.startswith(self.prefix) for name in taken):
             self.prefix += "_"
@@ -113,7 +114,9 @@ class _SharedConstants:
         return self.array("i" + "_".join(str(v).replace("-", "m") for v in values), np.array(values, np.int64))
 
     def array(self, key: str, value: np.ndarray) -> str:
-        name = f"{self.prefix}/const/{key}"
+        return self.array_at(f"{self.prefix}/const/{key}", value)
+
+    def array_at(self, name: str, value: np.ndarray) -> str:
         self.tensors.setdefault(name, value)
         return name
 
@@ -127,8 +130,7 @@ def _winograd_nodes(node: onnx.NodeProto, weights: dict, c: _SharedConstants, pr
     out_channels, in_channels = w.shape[:2]
     # Transformed weights U[e, k, c] for the 36 tile positions e = (i, j).
     u = np.einsum("ia,kcab,jb->ijkc", g, w, g).reshape(36, out_channels, in_channels).astype(np.float32)
-    u_name = f"{prefix}/U"
-    weights_out = {u_name: u}
+    u_name = c.array_at(f"{prefix}/U", u)
     # Input transform as 36 fixed 6x6 kernels (B^T d B per tile), output transform as a [16, 36] matrix.
     input_kernels = c.array("input_transform", np.einsum("iu,jv->ijuv", bt, bt).reshape(36, 1, 6, 6).astype(np.float32))
     output_matrix = c.array("output_transform", np.einsum("ai,bj->abij", at, at).reshape(16, 36).astype(np.float32))
@@ -176,10 +178,7 @@ def _winograd_nodes(node: onnx.NodeProto, weights: dict, c: _SharedConstants, pr
     add("Slice", [t("full"), c.ints(0, 0), t("hw"), c.ints(2, 3)], crop_out)
     if has_bias:
         bias = numpy_helper.to_array(weights[node.input[2]]).astype(np.float32).reshape(1, out_channels, 1, 1)
-        weights_out[t("bias")] = bias
-        add("Add", [t("cropped"), t("bias")], y)
-    for name, value in weights_out.items():
-        c.tensors[name] = value
+        add("Add", [t("cropped"), c.array_at(t("bias"), bias)], y)
     return nodes
 
 

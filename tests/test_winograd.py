@@ -114,3 +114,15 @@ def test_export_of_a_resnet_generator_is_rewritten_and_verified(tmp_path):
     fast_out, plain_out = run(onnx.load(fast), x), run(onnx.load(plain), x)
     assert np.abs(fast_out - expected).max() < 1e-4
     assert np.abs(fast_out - plain_out).max() < 1e-4
+
+
+def test_added_names_never_clash_with_the_graphs():
+    """A graph that already uses the rewrite's name prefix keeps its own tensors."""
+    model = conv_model(64, 64)
+    for node in model.graph.node:
+        node.input[:] = ["winograd/const/i0" if n == "x" else n for n in node.input]
+    model.graph.input[0].name = "winograd/const/i0"
+    fast, count = rewritten(model)
+    assert count == 1
+    x = np.random.default_rng(4).standard_normal((1, 64, 9, 10)).astype(np.float32)
+    assert np.abs(run(fast, x) - run(model, x)).max() < 1e-4
