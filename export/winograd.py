@@ -9,8 +9,8 @@ faster in onnxruntime (`python benchmarks/onnx_latency.py`; numbers in the READM
 
 The rewrite is exact in real arithmetic; in float32 it differs from Conv by about 1e-5 relative,
 and the export's verification against PyTorch still checks the whole model. Each eligible Conv
-(constant 3x3 float32 weight, stride 1, dilation 1, group 1, at least `min_channels` input and
-output channels) is replaced by:
+(constant 3x3 float32 weight, stride 1, dilation 1, group 1, at least `min_channels` (128) input
+and output channels) is replaced by:
 
     Pad (the Conv's zero pads, and bottom/right up to whole 4x4 output tiles)
     -> Reshape to one channel per image -> Conv with the 36 input-transform kernels 6x6, stride 4
@@ -52,10 +52,11 @@ def winograd_matrices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bt, g, at
 
 
-def rewrite_conv3x3(model: onnx.ModelProto, *, min_channels: int = 64) -> int:
+def rewrite_conv3x3(model: onnx.ModelProto, *, min_channels: int = 128) -> int:
     """Replace the eligible 3x3 Conv nodes of `model` (in place) by the Winograd subgraph.
-    Returns how many were replaced; 0 leaves the model untouched. Small convolutions are kept:
-    below ~64 channels the transforms cost more than the products save."""
+    Returns how many were replaced; 0 leaves the model untouched. Narrow convolutions are kept:
+    onnxruntime's own Conv is as fast at 64 channels (a 3x3 conv at 64x64: 7.1 ms either way on
+    one core) and faster below, while 128 channels gain 1.34x and 256 channels 1.49x."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < MIN_OPSET:
         return 0

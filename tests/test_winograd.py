@@ -65,7 +65,7 @@ def test_matrices_compute_a_valid_correlation():
 @pytest.mark.parametrize("pads,bias", [((1, 1, 1, 1), True), ((0, 0, 0, 0), False), ((0, 1, 2, 1), True)])
 def test_rewrite_matches_conv_at_any_size(pads, bias):
     model = conv_model(64, 72, pads=pads, bias=bias)
-    fast, count = rewritten(model)
+    fast, count = rewritten(model, min_channels=64)
     assert count == 1
     assert not [n for n in fast.graph.node if n.op_type == "Conv" and n.input[1] == "w"]
     rng = np.random.default_rng(2)
@@ -77,29 +77,30 @@ def test_rewrite_matches_conv_at_any_size(pads, bias):
         assert np.abs(got - expected).max() <= 1e-5 * max(scale, 1.0) * 10, shape
 
 
-def test_small_strided_grouped_or_dilated_convs_are_kept():
-    cases = [conv_model(16, 16), conv_model(64, 64, strides=[2, 2]), conv_model(64, 64, group=2),
-             conv_model(64, 64, dilations=[2, 2], pads=(2, 2, 2, 2))]
+def test_narrow_strided_grouped_or_dilated_convs_are_kept():
+    cases = [conv_model(64, 128), conv_model(128, 64), conv_model(128, 128, strides=[2, 2]),
+             conv_model(128, 128, group=2), conv_model(128, 128, dilations=[2, 2], pads=(2, 2, 2, 2))]
     for model in cases:
         copy, count = rewritten(model)
         assert count == 0
         assert copy == model
+    assert rewritten(conv_model(128, 128))[1] == 1
     assert rewritten(conv_model(16, 16), min_channels=16)[1] == 1
 
 
 def test_old_opsets_are_left_alone():
-    model = conv_model(64, 64)
+    model = conv_model(128, 128)
     model.opset_import[0].version = 11
     assert rewritten(model)[1] == 0
 
 
 def test_export_of_a_resnet_generator_is_rewritten_and_verified(tmp_path):
-    """export_model rewrites the residual blocks' convolutions (64 channels at ngf=16), verifies the
+    """export_model rewrites the residual blocks' convolutions (128 channels at ngf=32), verifies the
     file against PyTorch, records the count in the metadata, and matches the plain export."""
     from tests.test_export_runtime import BASE, Exportable
 
     torch.manual_seed(0)
-    net = ResnetGenerator(3, 3, ngf=16, n_blocks=2).eval()
+    net = ResnetGenerator(3, 3, ngf=32, n_blocks=2).eval()
     logs: list[str] = []
     [fast] = export_model(Exportable(net, size_multiple=4), tmp_path / "fast", base_metadata=BASE, log=logs.append)
     [plain] = export_model(Exportable(net, size_multiple=4), tmp_path / "plain", base_metadata=BASE,
@@ -122,7 +123,7 @@ def test_added_names_never_clash_with_the_graphs():
     for node in model.graph.node:
         node.input[:] = ["winograd/const/i0" if n == "x" else n for n in node.input]
     model.graph.input[0].name = "winograd/const/i0"
-    fast, count = rewritten(model)
+    fast, count = rewritten(model, min_channels=64)
     assert count == 1
     x = np.random.default_rng(4).standard_normal((1, 64, 9, 10)).astype(np.float32)
     assert np.abs(run(fast, x) - run(model, x)).max() < 1e-4
