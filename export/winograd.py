@@ -1,8 +1,8 @@
 """Winograd F(4x4, 3x3) for the 3x3 convolutions of an exported ONNX graph.
 
-onnxruntime's CPU Conv is a direct convolution: 36 multiply-adds per output pixel, input channel
-and output channel for a 3x3 kernel. Winograd's minimal filtering (Lavin & Gray 2016) computes a
-4x4 output tile from a 6x6 input tile with 36 products instead of 16 * 9 = 144: the 3x3
+onnxruntime's CPU Conv is a direct convolution: 9 multiply-adds per output pixel and pair of
+input and output channels for a 3x3 kernel. Winograd's minimal filtering (Lavin & Gray 2016)
+computes a 4x4 output tile from a 6x6 input tile with 36 products instead of 16 * 9 = 144: the 3x3
 convolutions become 36 batched matrix products over the channels, 4x fewer multiply-adds. The
 residual blocks of a ResNet generator are almost all of its work, so its export runs about 1.4x
 faster in onnxruntime (`python benchmarks/onnx_latency.py`; numbers in the README).
