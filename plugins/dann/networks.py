@@ -9,13 +9,42 @@ from torch import nn
 from translate.errors import ConfigError
 
 
+class Standardize(nn.Module):
+    """Per-image input standardization, the extractor's first layer (so it is part of the export):
+    "channel" subtracts each image's own per-channel mean and divides by its per-channel std;
+    "gray" does the same to one luminance-like view (the mean over channels), giving 1 channel."""
+
+    def __init__(self, kind: str, eps: float = 1e-3):
+        super().__init__()
+        self.kind, self.eps = kind, float(eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "gray":
+            x = x.mean(dim=1, keepdim=True)
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).add(self.eps ** 2).sqrt()
+        return (x - mean) / std
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, eps={self.eps}"
+
+
+STANDARDIZE = ("none", "channel", "gray")
+
+
 class FeatureExtractor(nn.Module):
     """`depth` blocks of conv 5x5 (no padding) -> ReLU -> max-pool 2x2; block k has
     width * (k + 2) / 2 filters: the paper's 32 and 48 for width 32, depth 2 (28x28 -> 48x4x4)."""
 
-    def __init__(self, in_channels: int, image_size: int, width: int = 32, depth: int = 2):
+    def __init__(self, in_channels: int, image_size: int, width: int = 32, depth: int = 2,
+                 standardize: str = "none"):
         super().__init__()
+        if standardize not in STANDARDIZE:
+            raise ConfigError(f"--standardize {standardize!r}: expected one of {', '.join(STANDARDIZE)}")
         layers, ch, size = [], in_channels, int(image_size)
+        if standardize != "none":
+            layers.append(Standardize(standardize))
+            ch = 1 if standardize == "gray" else ch
         for k in range(depth):
             out = width * (k + 2) // 2
             layers += [nn.Conv2d(ch, out, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
