@@ -4,8 +4,8 @@ onnxruntime's CPU Conv is a direct convolution: 9 multiply-adds per output pixel
 input and output channels for a 3x3 kernel. Winograd's minimal filtering (Lavin & Gray 2016)
 computes a 4x4 output tile from a 6x6 input tile with 36 products instead of 16 * 9 = 144: the 3x3
 convolutions become 36 batched matrix products over the channels, 4x fewer multiply-adds. The
-residual blocks of a ResNet generator are almost all of its work, so its export runs about 1.4x
-faster in onnxruntime (`python benchmarks/onnx_latency.py`; numbers in the README).
+residual blocks of a ResNet generator are almost all of its work, so its export runs 1.41x (2
+threads) to 1.61x (1 thread) faster in onnxruntime at 256x256 (`python benchmarks/onnx_latency.py`).
 
 The rewrite is exact in real arithmetic; in float32 it differs from Conv by about 1e-5 relative,
 and the export's verification against PyTorch still checks the whole model. Each eligible Conv
@@ -54,9 +54,10 @@ def winograd_matrices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def rewrite_conv3x3(model: onnx.ModelProto, *, min_channels: int = 128) -> int:
     """Replace the eligible 3x3 Conv nodes of `model` (in place) by the Winograd subgraph.
-    Returns how many were replaced; 0 leaves the model untouched. Narrow convolutions are kept:
-    onnxruntime's own Conv is as fast at 64 channels (a 3x3 conv at 64x64: 7.1 ms either way on
-    one core) and faster below, while 128 channels gain 1.34x and 256 channels 1.49x."""
+    Returns how many were replaced; 0 leaves the model untouched. Narrow convolutions are kept: on
+    one core onnxruntime's own Conv is as fast at 64 channels (1.02x / 0.92x at 64x64 / 128x128)
+    and faster below, while 128 channels gain 1.49x and 256 channels 1.82-1.87x
+    (`python benchmarks/winograd_conv.py --threads 1`, benchmarks/results/)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < MIN_OPSET:
         return 0
