@@ -34,7 +34,7 @@ def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, ver
                  winograd: bool = True, log: Callable[[str], None] = print) -> list[Path]:
     """Write `output_dir/<spec.name>.onnx` for every ExportSpec in `model.exports()`.
 
-    `winograd` rewrites the large 3x3 convolutions for onnxruntime's CPU (export/winograd.py);
+    `winograd` rewrites the 3x3 convolutions of 128+ channels for onnxruntime's CPU (export/winograd.py);
     the verification against PyTorch covers the rewritten graph like any other.
 
     All-or-nothing: every file is exported, checked and verified under a temporary name first and
