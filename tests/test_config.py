@@ -149,3 +149,31 @@ def test_resolved_config_in_run_dir_and_checkpoint(shared_unpaired, tmp_path, ru
 def test_fit_library_function_rejects_unknown_keyword(shared_unpaired, tmp_path):
     with pytest.raises(ConfigError, match=r"unknown option 'lamda_cycle'\. Did you mean: lambda_cycle"):
         translate.fit("cyclegan", data=str(shared_unpaired), out=str(tmp_path), lamda_cycle=3)
+
+
+def test_a_saved_config_without_a_newer_field_keeps_the_value_it_was_trained_with():
+    """A field added later (or whose default changed) declares `before`: a checkpoint's config that
+    lacks it rebuilds the model as it was trained; a YAML file or a flag-less run gets the default."""
+    from dataclasses import dataclass
+
+    from translate.config import RunConfig, from_dict, opt
+
+    @dataclass
+    class Config:
+        width: int = opt(8, "w")
+        norm: str = opt("instance", "n", ["batch", "instance"], before="batch")
+
+    class Model:
+        pass
+
+    Model.Config = Config
+    assert from_dict(Config, {"width": 4}, "c") == Config(4, "instance")
+    assert from_dict(Config, {"width": 4}, "c", saved=True) == Config(4, "batch")
+    assert from_dict(Config, {"norm": "instance"}, "c", saved=True) == Config(8, "instance")
+    run = RunConfig.from_dict({"plugin": "x", "model": {}}, Model, saved=True)
+    assert run.model == Config(8, "batch")
+    # DANN's --standardize and --ema came after its first checkpoints: those restore without them.
+    dann = model_class("dann")
+    old = RunConfig.from_dict({"plugin": "dann", "model": {"mode": "dann"}}, dann, saved=True).model
+    assert (old.standardize, old.ema) == ("none", 0.0)
+    assert (dann.Config().standardize, dann.Config().ema) == ("channel", 0.995)

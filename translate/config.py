@@ -21,9 +21,14 @@ from translate.errors import ConfigError, did_you_mean
 SECTIONS = ("train", "data", "model")
 
 
-def opt(default, help: str = "", choices=None, **kw):
-    """A dataclass field with CLI help and optional choices."""
-    return field(default=default, metadata={"help": help, "choices": choices, **kw})
+def opt(default, help: str = "", choices=None, *, before=dataclasses.MISSING, **kw):
+    """A dataclass field with CLI help and optional choices. `before`: for a field added after
+    checkpoints were written, or whose default changed, the value a saved config without the
+    field meant, so that an older checkpoint still rebuilds the model it was trained as."""
+    meta = {"help": help, "choices": choices, **kw}
+    if before is not dataclasses.MISSING:
+        meta["before"] = before
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -103,11 +108,15 @@ def _type_name(tp) -> str:
     return " or ".join(names + (["null"] if optional else []))
 
 
-def from_dict(cls, values: dict, where: str):
-    """Build `cls` from a (partial) dict; unknown keys and wrong types are ConfigErrors."""
+def from_dict(cls, values: dict, where: str, saved: bool = False):
+    """Build `cls` from a (partial) dict; unknown keys and wrong types are ConfigErrors. A `saved`
+    dict (a checkpoint's) gives fields it lacks their `before` value (see `opt`), not the default."""
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
+    if saved:
+        kwargs = {f.name: f.metadata["before"] for f in dataclasses.fields(cls)
+                  if "before" in f.metadata and f.name not in (values or {})}
     for key, value in (values or {}).items():
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r}.{did_you_mean(key, names)}")
@@ -136,12 +145,13 @@ class RunConfig:
                 "model": to_dict(self.model)}
 
     @classmethod
-    def from_dict(cls, d: dict, model_cls, where="config") -> "RunConfig":
+    def from_dict(cls, d: dict, model_cls, where="config", saved: bool = False) -> "RunConfig":
+        """`saved`: `d` is a checkpoint's resolved config (fields it lacks take their `before`)."""
         return cls(
             plugin=d["plugin"],
-            train=from_dict(TrainConfig, d.get("train", {}), f"{where}.train"),
-            data=from_dict(DataConfig, d.get("data", {}), f"{where}.data"),
-            model=from_dict(model_cls.Config, d.get("model", {}), f"{where}.model"),
+            train=from_dict(TrainConfig, d.get("train", {}), f"{where}.train", saved),
+            data=from_dict(DataConfig, d.get("data", {}), f"{where}.data", saved),
+            model=from_dict(model_cls.Config, d.get("model", {}), f"{where}.model", saved),
         )
 
 

@@ -64,7 +64,7 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
             raise CheckpointError(f"--resume {resume}: a checkpoint of plugin {ckpt['plugin']!r}, "
                                   f"but --plugin {plugin} was given")
         model_cls = model_class(ckpt["plugin"])
-        config = RunConfig.from_dict(ckpt["config"], model_cls, where=f"checkpoint {ckpt_path}")
+        config = RunConfig.from_dict(ckpt["config"], model_cls, where=f"checkpoint {ckpt_path}", saved=True)
         _apply_resume_overrides(config, overrides, model_cls)
     else:
         if not plugin:

@@ -24,7 +24,7 @@ def load_run(run_or_checkpoint, expect_plugin: str | None = None):
     if expect_plugin and ckpt["plugin"] != expect_plugin:
         raise CheckpointError(f"{path} is a checkpoint of plugin {ckpt['plugin']!r}, not {expect_plugin!r}")
     cls = model_class(ckpt["plugin"])
-    config = RunConfig.from_dict(ckpt["config"], cls, where=f"checkpoint {path}")
+    config = RunConfig.from_dict(ckpt["config"], cls, where=f"checkpoint {path}", saved=True)
     return path, ckpt, cls, config
 
 

@@ -64,11 +64,12 @@ class Config:
                              "probability (x -> -x on the [-1, 1] pixels); 0 = off. On the built-in data it "
                              "lifts source-only as much as DANN (0.5: 0.765 / 0.832)")
     ema: float = opt(0.995, "decay of a bias-corrected moving average of the weights (Polyak averaging), "
-                            "used for evaluation and export; 0 = off (the trained weights), the paper's setting")
+                            "used for evaluation and export; 0 = off (the trained weights), the paper's setting",
+                     before=0.0)  # checkpoints from before this option trained without it
     standardize: str = opt("channel", "first layer of the feature extractor: channel = each image minus its "
                                       "own per-channel mean, over its per-channel std; gray = the same on the "
                                       "mean of the channels (1 channel in); none = the raw pixels, the paper's",
-                           list(STANDARDIZE))
+                           list(STANDARDIZE), before="none")
 
 
 class DANN(TranslationModel):
