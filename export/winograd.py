@@ -67,8 +67,8 @@ def rewrite_conv3x3(model: onnx.ModelProto, *, min_channels: int = 128) -> int:
     if not plan:
         return 0
     shared = _SharedConstants(graph)
-    for count, (index, node) in enumerate(reversed(plan)):
-        replacement = _winograd_nodes(node, weights, shared, prefix=f"{shared.prefix}/conv{len(plan) - 1 - count}")
+    for number, (index, node) in reversed(list(enumerate(plan))):  # from the back: indices stay valid
+        replacement = _winograd_nodes(node, weights, shared, prefix=f"{shared.prefix}/conv{number}")
         del graph.node[index]
         for offset, new in enumerate(replacement):
             graph.node.insert(index + offset, new)

@@ -81,8 +81,9 @@ class DANN(TranslationModel):
     network_names = ("features", "label_predictor", "domain_classifier")
     version = __version__
     # 64 source + 64 target images per step; about half a minute on 2 CPU cores. Longer runs on
-    # the built-in data score lower on the target (seed 0, before --standardize/--ema: 0.711 at 1,000 steps, 0.691 at 1,500,
-    # 0.669 at 3,000: `python benchmarks/quality_dann.py --steps 3000 --seeds 0 --modes dann`).
+    # the built-in data score lower on the target (seed 0, before --standardize/--ema: 0.711 at
+    # 1,000 steps, 0.691 at 1,500, 0.669 at 3,000:
+    # `python benchmarks/quality_dann.py --steps 3000 --seeds 0 --modes dann --set standardize=none --set ema=0`).
     train_defaults = {"batch_size": 64, "steps": 1000, "log_every": 50, "sample_every": 1000,
                       "checkpoint_every": 1000, "sample_count": 8}
     tiny_config = {"width": 4, "depth": 1, "hidden": 8}
