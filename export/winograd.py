@@ -4,8 +4,9 @@ onnxruntime's CPU Conv is a direct convolution: 9 multiply-adds per output pixel
 input and output channels for a 3x3 kernel. Winograd's minimal filtering (Lavin & Gray 2016)
 computes a 4x4 output tile from a 6x6 input tile with 36 products instead of 16 * 9 = 144: the 3x3
 convolutions become 36 batched matrix products over the channels, 4x fewer multiply-adds. The
-residual blocks of a ResNet generator are almost all of its work, so its export runs 1.41x (2
-threads) to 1.61x (1 thread) faster in onnxruntime at 256x256 (`python benchmarks/onnx_latency.py`).
+residual blocks of a ResNet generator are almost all of its work, so its export runs 1.42x (2
+threads) to 1.83x (1 thread) faster than torch eager at 256x256 (`python benchmarks/onnx_latency.py`;
+benchmarks/results/onnx_latency-winograd-cpu-2core.jsonl).
 
 The rewrite is exact in real arithmetic; in float32 it differs from Conv by about 1e-5 relative,
 and the export's verification against PyTorch still checks the whole model. Each eligible Conv
