@@ -90,6 +90,19 @@ def test_evaluate_prints_json(e2e):
         assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
 
 
+def test_evaluating_an_earlier_checkpoint_keeps_the_runs_final_numbers(e2e, run_cli, digests):
+    run = e2e.base / "copy" / "evaluated"     # not under runs/: other tests list it
+    shutil.copytree(e2e.run, run)
+    before = digests(run)
+    code, out, err = run_cli("evaluate", run / "checkpoints" / "step_000002.pt")
+    assert code == 0, err
+    assert f"written to {run / 'evaluations' / 'step_000002.json'}" in out
+    assert json.loads((run / "evaluations" / "step_000002.json").read_text())["step"] == 2
+    after = digests(run)
+    assert after.pop("evaluations/step_000002.json") and after == before    # eval.json (step 4) untouched
+    assert json.loads((run / "eval.json").read_text())["step"] == STEPS
+
+
 # -- around an existing run (in process) -----------------------------------------------------------
 
 def test_same_name_fails_and_leaves_the_first_run_intact(e2e, run_cli, tiny_flags, digests):

@@ -100,6 +100,7 @@ def cmd_export(argv: list[str]) -> int:
     from translate.checkpoint import run_dir_of
     from translate.fit_loop import export_metadata
     from translate.restore import build_model, load_run
+    from translate.run import write_text_atomic
 
     path, ckpt, cls, config = load_run(args.run)
     model = build_model(cls, config, ckpt)
@@ -121,13 +122,13 @@ def cmd_evaluate(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_strict(argv)
     require_train_extra("evaluate")
-    from translate.checkpoint import run_dir_of
     from translate.data import resolve_root
     from translate.engine import Distributed, select_device
     from translate.errors import DataError
     from translate.fit_loop import evaluate_model
     from translate.registry import get_plugins
     from translate.restore import build_model, load_run
+    from translate.run import write_text_atomic
 
     path, ckpt, cls, config = load_run(args.run)
     plugins = get_plugins()
@@ -147,8 +148,25 @@ def cmd_evaluate(argv: list[str]) -> int:
         for k, v in metrics.items():
             print(f"  {k:<{width}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{width}}  {v}")
     if args.data is None:
-        (run_dir_of(path) / "eval.json").write_text(json.dumps(metrics, indent=2))
+        target = evaluation_file(path)
+        target.parent.mkdir(exist_ok=True)
+        write_text_atomic(target, json.dumps(metrics, indent=2))
+        if not args.json:
+            print(f"written to {target}")
     return 0
+
+
+def evaluation_file(checkpoint: Path) -> Path:
+    """Where `evaluate` keeps a checkpoint's metrics: the run's eval.json holds its latest
+    checkpoint's (as `fit` writes it); an earlier checkpoint's go to evaluations/<name>.json, so
+    evaluating one never overwrites the run's final numbers."""
+    from translate.checkpoint import resolve_checkpoint, run_dir_of
+
+    run_dir = run_dir_of(checkpoint)
+    latest = resolve_checkpoint(run_dir).resolve()
+    if Path(checkpoint).resolve() == latest:
+        return run_dir / "eval.json"
+    return run_dir / "evaluations" / f"{Path(checkpoint).stem}.json"
 
 
 # -- predict ------------------------------------------------------------------------------------------------
