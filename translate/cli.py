@@ -100,7 +100,6 @@ def cmd_export(argv: list[str]) -> int:
     from translate.checkpoint import run_dir_of
     from translate.fit_loop import export_metadata
     from translate.restore import build_model, load_run
-    from translate.run import write_text_atomic
 
     path, ckpt, cls, config = load_run(args.run)
     model = build_model(cls, config, ckpt)
@@ -160,13 +159,13 @@ def evaluation_file(checkpoint: Path) -> Path:
     """Where `evaluate` keeps a checkpoint's metrics: the run's eval.json holds its latest
     checkpoint's (as `fit` writes it); an earlier checkpoint's go to evaluations/<name>.json, so
     evaluating one never overwrites the run's final numbers."""
-    from translate.checkpoint import resolve_checkpoint, run_dir_of
+    from translate.checkpoint import run_dir_of, step_checkpoints
 
-    run_dir = run_dir_of(checkpoint)
-    latest = resolve_checkpoint(run_dir).resolve()
-    if Path(checkpoint).resolve() == latest:
-        return run_dir / "eval.json"
-    return run_dir / "evaluations" / f"{Path(checkpoint).stem}.json"
+    checkpoint = Path(checkpoint).resolve()
+    earlier = [p.resolve() for _, p in step_checkpoints(checkpoint.parent)[:-1]]
+    if checkpoint in earlier:
+        return run_dir_of(checkpoint) / "evaluations" / f"{checkpoint.stem}.json"
+    return run_dir_of(checkpoint) / "eval.json"
 
 
 # -- predict ------------------------------------------------------------------------------------------------
