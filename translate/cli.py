@@ -162,8 +162,7 @@ def evaluation_file(checkpoint: Path) -> Path:
     from translate.checkpoint import run_dir_of, step_checkpoints
 
     checkpoint = Path(checkpoint).resolve()
-    earlier = [p.resolve() for _, p in step_checkpoints(checkpoint.parent)[:-1]]
-    if checkpoint in earlier:
+    if checkpoint in [p for _, p in step_checkpoints(checkpoint.parent)[:-1]]:   # paths under a resolved folder
         return run_dir_of(checkpoint) / "evaluations" / f"{checkpoint.stem}.json"
     return run_dir_of(checkpoint) / "eval.json"
 
