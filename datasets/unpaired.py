@@ -32,18 +32,30 @@ class UnpairedDataset(Dataset):
         "  trainA/        training images of domain A (any names)\n"
         "  trainB/        training images of domain B (any names, any count)\n"
         "  testA/         held-out images of domain A (optional)\n"
-        "  testB/         held-out images of domain B (optional; same names as testA/ for paired evaluation)\n"
+        "  testB/         held-out images of domain B (optional; the same names as testA/, or\n"
+        "                 x_A.png <-> x_B.png, for paired evaluation)\n"
         "  dataset.json   optional: {\"domains\": [\"nameA\", \"nameB\"]}"
     )
 
     def __init__(self, root, split="train", *, image_size=256, load_size=None, channels=3,
                  augment=True, seed=0, aligned=False, max_items=None, batch_augment=False):
+        """aligned: False (independent A and B), True (A and B are pairs, matched by file name:
+        an error if they don't match) or "auto" (pairs when the names match, else independent:
+        downloaded CycleGAN datasets such as horse2zebra have unpaired test folders).
+        `self.aligned` says which it is; `self.pairing_problem` why an "auto" split is not paired."""
         self._set_options(root, split, image_size, load_size, channels, augment, seed, batch_augment)
-        self.aligned = bool(aligned)
+        if aligned not in (False, True, "auto"):
+            raise ConfigError(f"aligned must be False, True or 'auto', got {aligned!r}")
         dir_a, dir_b = self._check_layout(self.root, split)
         self.paths_a, self.paths_b = self._images(dir_a), self._images(dir_b)
-        if self.aligned:
-            self.paths_a, self.paths_b = self._pair(self.paths_a, self.paths_b, dir_a, dir_b)
+        self.pairing_problem = ""
+        if aligned:
+            pairs, self.pairing_problem = self._pair(self.paths_a, self.paths_b, dir_a, dir_b)
+            if pairs:
+                self.paths_a, self.paths_b = pairs
+            elif aligned is True:
+                raise DataError(self.pairing_problem)
+        self.aligned = not self.pairing_problem and bool(aligned)
         if max_items is not None:
             self.paths_a, self.paths_b = self.paths_a[: int(max_items)], self.paths_b[: int(max_items)]
         self.domains = self._read_domains(self.root)
@@ -96,21 +108,28 @@ class UnpairedDataset(Dataset):
         return paths
 
     @staticmethod
-    def _pair(paths_a, paths_b, dir_a: Path, dir_b: Path):
-        """Match A and B by file name (without extension), for paired held-out evaluation."""
-        by_a, by_b = {p.stem: p for p in paths_a}, {p.stem: p for p in paths_b}
-        only_a, only_b = sorted(by_a.keys() - by_b.keys()), sorted(by_b.keys() - by_a.keys())
-        if only_a or only_b or len(by_a) != len(paths_a) or len(by_b) != len(paths_b):
-            def few(names):
-                return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "") or "none"
-            raise DataError(
-                f"aligned pairs need the same file names in {dir_a} and {dir_b}: "
-                f"only in {dir_a.name}/: {few(only_a)}; only in {dir_b.name}/: {few(only_b)}"
-                + ("; some names appear twice with different extensions"
-                   if len(by_a) != len(paths_a) or len(by_b) != len(paths_b) else "")
-            )
-        names = sorted(by_a)
-        return [by_a[n] for n in names], [by_b[n] for n in names]
+    def _pair(paths_a, paths_b, dir_a: Path, dir_b: Path) -> tuple[tuple[list, list] | None, str]:
+        """Match A and B by file name without extension, or failing that without the folders'
+        own suffixes (x_A.jpg <-> x_B.jpg, as in the CycleGAN versions of facades and maps):
+        ((paths_a, paths_b) in matching order, "") or (None, why they don't pair up)."""
+        def keys(paths, suffix):
+            return {(p.stem[: -len(suffix)] if suffix and p.stem.endswith(suffix) else p.stem): p for p in paths}
+
+        problem = ""
+        for suffix_a, suffix_b in (("", ""), ("_A", "_B")):
+            by_a, by_b = keys(paths_a, suffix_a), keys(paths_b, suffix_b)
+            only_a, only_b = sorted(by_a.keys() - by_b.keys()), sorted(by_b.keys() - by_a.keys())
+            twice = len(by_a) != len(paths_a) or len(by_b) != len(paths_b)
+            if not (only_a or only_b or twice):
+                names = sorted(by_a)
+                return ([by_a[n] for n in names], [by_b[n] for n in names]), ""
+            if not problem:  # report the plain-name mismatch: it is what a user sees in the folders
+                def few(names):
+                    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "") or "none"
+                problem = (f"aligned pairs need the same file names in {dir_a} and {dir_b}: "
+                           f"only in {dir_a.name}/: {few(only_a)}; only in {dir_b.name}/: {few(only_b)}"
+                           + ("; some names appear twice with different extensions" if twice else ""))
+        return None, problem
 
     @staticmethod
     def _read_domains(root: Path) -> tuple[str, str]:
@@ -186,8 +205,10 @@ class UnpairedDataset(Dataset):
                                 image_b=load_image(path_b, self.channels))
             a, b = out["image"], out["image_b"]
         else:
-            # As the reference: A walks in order, B is a uniformly random partner.
-            path_b = self.paths_b[int(rng.integers(len(self.paths_b)))]
+            # Training, as the reference: A walks in order, B is a uniformly random partner.
+            # Held-out splits walk B in order too, so an evaluation sees every image.
+            j = int(rng.integers(len(self.paths_b))) if self.split == "train" else i % len(self.paths_b)
+            path_b = self.paths_b[j]
             a = self._augment(rng, image=load_image(path_a, self.channels))["image"]
             b = self._augment(rng, image=load_image(path_b, self.channels))["image"]
         return {"A": self._to_tensor(a), "B": self._to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}

@@ -154,3 +154,43 @@ def test_a_resumed_run_continues_its_own_directory(e2e, run_cli):
     for net in a["networks"]:
         for key, value in a["networks"][net].items():
             assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"
+
+
+def test_unpaired_held_out_folders_train_and_evaluate_cycle_reconstructions(run_cli, tiny_flags, png, tmp_path):
+    """A downloaded dataset such as horse2zebra: testA/ and testB/ hold unrelated images under
+    unrelated names. The run must train and evaluate (there are no true targets, so CycleGAN
+    scores its cycle reconstructions), each held-out image counted once."""
+    from translate.datasets.unpaired import UnpairedDataset
+    from translate.plugins.cyclegan.model import _psnr_ssim
+    from translate.restore import build_model, load_run
+
+    data = tmp_path / "horse2zebra"
+    for i in range(3):
+        png(data / "trainA" / f"n0238_{i}.jpg", i)
+        png(data / "trainB" / f"n0239_{i}.jpg", 10 + i)
+    for i in range(2):
+        png(data / "testA" / f"n0238_10{i}.jpg", 20 + i)
+    for i in range(3):
+        png(data / "testB" / f"n0239_10{i}.jpg", 30 + i)
+    code, _, err = run_cli("fit", "--plugin", "cyclegan", *tiny_flags, "--data", data, "--out", tmp_path / "runs",
+                           "--name", "h2z")
+    assert code == 0, err
+    run = tmp_path / "runs" / "h2z"
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert evaluation["images_A"] == 2 and evaluation["images_B"] == 3 and "unpaired" in evaluation["held_out"]
+    assert "A2B/psnr" not in evaluation and "pairs" not in evaluation   # nothing compared with an unrelated image
+
+    _, ckpt, cls, config = load_run(run)
+    model = build_model(cls, config, ckpt)
+    test = UnpairedDataset(data, "test", image_size=config.data.image_size, augment=False)
+    with torch.no_grad():
+        a = torch.stack([test[i]["A"] for i in range(2)])                 # the 2 testA images, once each
+        b = torch.stack([test[i]["B"] for i in range(3)])
+        psnr_a, _ = _psnr_ssim(model.G_BA(model.G_AB(a)), a)
+        psnr_b, _ = _psnr_ssim(model.G_AB(model.G_BA(b)), b)
+    assert evaluation["A2B2A/psnr"] == pytest.approx(psnr_a.mean().item(), rel=1e-5)
+    assert evaluation["B2A2B/psnr"] == pytest.approx(psnr_b.mean().item(), rel=1e-5)
+
+    code, out, err = run_cli("evaluate", run, "--json")
+    assert code == 0, err
+    assert json.loads(out)["B2A2B/psnr"] == pytest.approx(evaluation["B2A2B/psnr"], rel=1e-5)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from translate.datasets import builtin
 from translate.datasets.unpaired import UnpairedDataset
-from translate.errors import DataError
+from translate.errors import ConfigError, DataError
 
 SIZE = 16
 
@@ -175,6 +175,48 @@ def test_aligned_mismatch_lists_names(tmp_path):
     with pytest.raises(DataError) as err:
         UnpairedDataset(root, "test", aligned=True)
     assert "onlya" in str(err.value) and "onlyb" in str(err.value)
+
+
+def test_suffixed_names_pair_up(tmp_path):
+    """The CycleGAN versions of facades and maps name pairs 1_A.jpg <-> 1_B.jpg."""
+    root = make_tree(tmp_path, test_names=())
+    for k, name in enumerate(("1", "2", "10")):
+        write(root / "testA", f"{name}_A.png", noise(200 + k))
+        write(root / "testB", f"{name}_B.png", 255 - noise(200 + k))
+    ds = UnpairedDataset(root, "test", image_size=SIZE, aligned=True)
+    assert ds.aligned and len(ds) == 3
+    for i in range(len(ds)):
+        item = ds[i]
+        assert Path(item["A_path"]).stem[:-2] == Path(item["B_path"]).stem[:-2]
+        assert torch.allclose(item["A"], -item["B"], atol=2 / 127.5)
+
+
+def test_auto_pairs_matching_names(tree):
+    ds = UnpairedDataset(tree, "test", image_size=SIZE, aligned="auto")
+    assert ds.aligned and ds.pairing_problem == "" and len(ds) == 2
+    assert all(Path(ds[i]["A_path"]).name == Path(ds[i]["B_path"]).name for i in range(len(ds)))
+
+
+def test_auto_falls_back_to_unpaired_and_visits_every_held_out_image(tmp_path):
+    """horse2zebra: testA/ and testB/ have unrelated names and counts. "auto" must not fail (the
+    run could not even start) and the held-out split must show every image of both folders."""
+    root = make_tree(tmp_path, test_names=())
+    for k in range(2):
+        write(root / "testA", f"horse{k}.png", noise(200 + k))
+    for k in range(5):
+        write(root / "testB", f"zebra{k}.png", noise(300 + k))
+    with pytest.raises(DataError, match="horse0"):
+        UnpairedDataset(root, "test", aligned=True)
+    ds = UnpairedDataset(root, "test", image_size=SIZE, aligned="auto")
+    assert not ds.aligned and "horse0" in ds.pairing_problem and len(ds) == 5
+    items = [ds[i] for i in range(len(ds))]
+    assert {Path(it["A_path"]).name for it in items} == {"horse0.png", "horse1.png"}
+    assert [Path(it["B_path"]).name for it in items] == [f"zebra{k}.png" for k in range(5)]
+
+
+def test_aligned_must_be_a_known_choice(tree):
+    with pytest.raises(ConfigError, match="auto"):
+        UnpairedDataset(tree, "test", aligned="yes")
 
 
 # -- the built-in dataset ------------------------------------------------------------------------
