@@ -43,6 +43,7 @@ class PairedDataset(UnpairedDataset):
     tensor conversion, domain names and epoch handling; only the layout differs."""
 
     kind = "paired"
+    held_out_splits = ("test", "val")   # edges2shoes, maps, night2day: train/ and val/ only
     EXPECTED_TREE = (
         "either the pix2pix layout, each image A|B side by side (A left, B right, same size):\n"
         "<root>/\n"

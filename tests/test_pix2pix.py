@@ -2,13 +2,16 @@
 baseline, the U-Net depth, and export == PyTorch through `translate predict`."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import translate
-from conftest import write_png
+from conftest import make_paired, write_png
 from translate import metrics
 from translate.datasets.paired import PairedDataset
 from translate.engine import Engine
@@ -191,3 +194,19 @@ def test_image_size_that_the_unet_cannot_take_is_a_config_error():
         tiny_model(size=48)
     with pytest.raises(ConfigError, match="at least 5 levels"):
         tiny_model(size=16)
+
+
+def test_data_with_train_and_val_only_is_evaluated_on_val(tiny, tmp_path, run_cli):
+    """edges2shoes and maps ship train/ and val/ only: samples and `evaluate` use val/."""
+    data = make_paired(tmp_path / "edges2shoes", n_train=3, n_test=2)
+    (data / "test").rename(data / "val")
+    result = translate.fit("pix2pix", quiet=True, **tiny(Pix2Pix, data=str(data), out=str(tmp_path / "runs")))
+    assert result.evaluation["pairs"] == 2
+    saved = json.loads((result.run_dir / "eval.json").read_text())
+    assert saved["split"] == "val" and saved["A2B/psnr"] == pytest.approx(result.evaluation["A2B/psnr"])
+    code, out, err = run_cli("evaluate", result.run_dir, "--json")
+    assert code == 0, err
+    assert json.loads(out)["split"] == "val"
+    shutil.rmtree(data / "val")
+    code, out, err = run_cli("evaluate", result.run_dir, "--json")
+    assert code != 0 and "test or val" in err and "Traceback" not in err

@@ -121,7 +121,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_strict(argv)
     require_train_extra("evaluate")
-    from translate.data import resolve_root
+    from translate.data import held_out_split, resolve_root
     from translate.engine import Distributed, select_device
     from translate.errors import DataError
     from translate.fit_loop import evaluate_model
@@ -133,12 +133,14 @@ def cmd_evaluate(argv: list[str]) -> int:
     plugins = get_plugins()
     kind_cls = plugins.dataset_kinds.get(cls.dataset_kind).load()
     root, _ = resolve_root(args.data or config.data.data, cls.dataset_kind, plugins)
-    if not kind_cls.has_split(root, "test"):
-        raise DataError(f"{root}: no test split to evaluate on (expected {cls.dataset_kind} test folders, "
-                        f"e.g. testA/ and testB/ for unpaired data)")
+    split = held_out_split(kind_cls, root)
+    if not split:
+        splits = " or ".join(getattr(kind_cls, "held_out_splits", ("test",)))
+        raise DataError(f"{root}: no held-out split to evaluate on (expected {cls.dataset_kind} {splits} "
+                        f"folders, e.g. testA/ and testB/ for unpaired data)")
     device = select_device(args.device, Distributed())
     model = build_model(cls, config, ckpt, device)
-    metrics = {"step": ckpt["step"], **evaluate_model(model, kind_cls, root, config, device)}
+    metrics = {"step": ckpt["step"], "split": split, **evaluate_model(model, kind_cls, root, config, device, split)}
     if args.json:
         print(json.dumps(metrics))
     else:

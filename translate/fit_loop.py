@@ -22,7 +22,7 @@ from translate import __version__
 from translate.checkpoint import (capture_rng, load_checkpoint, prune, resolve_checkpoint, restore_rng,
                                   run_dir_of, save_checkpoint, step_checkpoints)
 from translate.config import RunConfig, resolve
-from translate.data import batch_augmenter, make_dataset, native_size, resolve_root
+from translate.data import batch_augmenter, held_out_split, make_dataset, native_size, resolve_root
 from translate.engine import Engine, distributed_from_env, init_process_group, select_device
 from translate.errors import CheckpointError, ConfigError, DataError, TrainingError
 from translate.progress import Progress
@@ -210,10 +210,12 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
         with engine.unwrapped(model):
             if tc.export:
                 result.exports = export_from_model(model, config, run_dir / "exports", log=progress.message)
-            if kind_cls.has_split(root, "test"):
-                result.evaluation = evaluate_model(model, kind_cls, root, config, device)
-                write_text_atomic(run_dir / "eval.json", json.dumps({"step": done, **result.evaluation}, indent=2))
-                progress.message("held-out evaluation: " + format_evaluation(result.evaluation))
+            split = held_out_split(kind_cls, root)
+            if split:
+                result.evaluation = evaluate_model(model, kind_cls, root, config, device, split)
+                write_text_atomic(run_dir / "eval.json",
+                                  json.dumps({"step": done, "split": split, **result.evaluation}, indent=2))
+                progress.message(f"held-out evaluation ({split}): " + format_evaluation(result.evaluation))
             write_index(run_dir, title, extra=result.evaluation or None)
             progress.message(f"done: {run_dir}  (checkpoint {last_ckpt.name if last_ckpt else '-'}, "
                              f"open {run_dir / 'index.html'})")
@@ -315,9 +317,9 @@ def _batches(dataset, tc, dist, device, start: int, steps_per_epoch: int):
 
 
 def _sample_batch(kind_cls, root, config, model_cls) -> dict:
-    """A fixed batch for the sample grids: held-out images when the data has a test split."""
-    split = "test" if kind_cls.has_split(root, "test") else "train"
-    options = getattr(model_cls, "eval_data_options", {}) if split == "test" else {}
+    """A fixed batch for the sample grids: held-out images when the data has them."""
+    split = held_out_split(kind_cls, root) or "train"
+    options = getattr(model_cls, "eval_data_options", {}) if split != "train" else {}
     ds = make_dataset(kind_cls, root, split, config.data, seed=config.train.seed, augment=False, **options)
     n = min(config.train.sample_count, len(ds))
     items = [ds[i * max(1, len(ds) // n)] for i in range(n)]
@@ -400,9 +402,9 @@ def export_from_model(model, config: RunConfig, out_dir: Path, log=print) -> lis
     return export_model(model, out_dir, base_metadata=export_metadata(model, config), log=log)
 
 
-def evaluate_model(model, kind_cls, root: Path, config: RunConfig, device) -> dict:
+def evaluate_model(model, kind_cls, root: Path, config: RunConfig, device, split: str = "test") -> dict:
     options = getattr(type(model), "eval_data_options", {})
-    ds = make_dataset(kind_cls, root, "test", config.data, seed=config.train.seed, augment=False, **options)
+    ds = make_dataset(kind_cls, root, split, config.data, seed=config.train.seed, augment=False, **options)
     with torch.random.fork_rng(devices=[]):
         model.eval()
         return model.evaluate(ds, device)

@@ -122,15 +122,15 @@ def check_cli(contract) -> str:
             notes.append(f"{file.name}: task {task!r} loads in the runtime ({runnable}); predict not run")
 
     kind_cls = get_plugins().dataset_kinds.get(contract.model_cls.dataset_kind).load()
-    from translate.data import resolve_root
+    from translate.data import held_out_split, resolve_root
 
     root, _ = resolve_root(settings.get("data") or contract.model_cls.default_data, contract.model_cls.dataset_kind,
                            get_plugins())
-    if kind_cls.has_split(root, "test"):
+    if held_out_split(kind_cls, root):
         metrics = json.loads(ok("evaluate", run_dir, "--json"))
         assert metrics["step"] == CLI_STEPS
         bad = {k: v for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
         assert not bad, f"`translate evaluate` gave non-finite numbers: {bad}"
     else:
-        notes.append("the data has no test split: evaluate not run")
+        notes.append("the data has no held-out split: evaluate not run")
     return "passed" + (f" ({'; '.join(notes)})" if notes else "")
