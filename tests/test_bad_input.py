@@ -98,7 +98,9 @@ def test_unknown_command_gets_suggestions(run_cli):
     (("--image-size", "big"), "argument --image-size: expected int, got 'big'"),
     (("--gan-mode", "wgan"), "argument --gan-mode: invalid choice: 'wgan'"),
     (("--device", "tpu"), "--device 'tpu': not a device"),
-], ids=["unknown", "wrong-type", "bad-choice", "bad-device"])
+    (("--image-size", "30"), "--image-size 30: the ResNet generator downsamples twice by 2, so the training size "
+                             "must be a multiple of 4 (e.g. 28 or 32)"),
+], ids=["unknown", "wrong-type", "bad-choice", "bad-device", "size-the-generator-cannot-take"])
 def test_bad_flags(run_cli, tiny_flags, unpaired_dir, tmp_path, flags, expected):
     code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, tmp_path / "runs", *flags))
     assert code == 2 and expected in err

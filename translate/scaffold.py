@@ -115,6 +115,7 @@ class $cls(TranslationModel):
     def __init__(self, config: Config, data: DataInfo, total_steps: int):
         super().__init__(config, data, total_steps)
         ch = data.channels
+        ResnetGenerator.check_image_size(data.image_size)
         self.G = ResnetGenerator(ch, ch, config.ngf, config.n_blocks)
         self.D = NLayerDiscriminator(ch, config.ndf, config.n_layers_d)
         for net in (self.G, self.D):

@@ -61,6 +61,7 @@ class CycleGAN(TranslationModel):
         c, ch = config, data.channels
         n_blocks = c.n_blocks or (9 if data.image_size >= 256 else 6)
         self.n_blocks = n_blocks
+        ResnetGenerator.check_image_size(data.image_size)
         self.G_AB = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
         self.G_BA = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
         self.D_A = NLayerDiscriminator(ch, c.ndf, c.n_layers_d, c.norm, c.spectral_norm)

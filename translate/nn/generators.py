@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 import torch
 
+from translate.errors import ConfigError
 from translate.nn.layers import norm_layer, uses_bias
 
 
@@ -31,6 +32,16 @@ class ResnetGenerator(nn.Module):
     Spatial size must be a multiple of 4 (two stride-2 downsamplings): `size_multiple`."""
 
     size_multiple = 4
+
+    @classmethod
+    def check_image_size(cls, image_size: int) -> None:
+        """A training size the generator cannot give back (its output would differ in size from
+        its input) is a config error up front, not a shape error in the first loss."""
+        if image_size % cls.size_multiple:
+            lower = image_size - image_size % cls.size_multiple
+            raise ConfigError(f"--image-size {image_size}: the ResNet generator downsamples twice by 2, so the "
+                              f"training size must be a multiple of {cls.size_multiple} (e.g. {lower or 4} or "
+                              f"{lower + cls.size_multiple})")
 
     def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 9,
                  norm: str = "instance", use_dropout: bool = False, padding: str = "reflect"):

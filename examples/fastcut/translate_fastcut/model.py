@@ -87,6 +87,7 @@ class FastCUT(TranslationModel):
     def __init__(self, config: Config, data: DataInfo, total_steps: int):
         super().__init__(config, data, total_steps)
         c, ch = config, data.channels
+        ResnetGenerator.check_image_size(data.image_size)
         self.G = ResnetGenerator(ch, ch, c.ngf, c.n_blocks or (9 if data.image_size >= 256 else 6), c.norm)
         self.D = NLayerDiscriminator(ch, c.ndf, c.n_layers_d, c.norm)
         init_weights(self.G, "normal", c.init_gain)
