@@ -161,7 +161,7 @@ def test_unpaired_held_out_folders_train_and_evaluate_cycle_reconstructions(run_
     unrelated names. The run must train and evaluate (there are no true targets, so CycleGAN
     scores its cycle reconstructions), each held-out image counted once."""
     from translate.datasets.unpaired import UnpairedDataset
-    from translate.plugins.cyclegan.model import _psnr_ssim
+    from translate.metrics import psnr_ssim
     from translate.restore import build_model, load_run
 
     data = tmp_path / "horse2zebra"
@@ -186,8 +186,8 @@ def test_unpaired_held_out_folders_train_and_evaluate_cycle_reconstructions(run_
     with torch.no_grad():
         a = torch.stack([test[i]["A"] for i in range(2)])                 # the 2 testA images, once each
         b = torch.stack([test[i]["B"] for i in range(3)])
-        psnr_a, _ = _psnr_ssim(model.G_BA(model.G_AB(a)), a)
-        psnr_b, _ = _psnr_ssim(model.G_AB(model.G_BA(b)), b)
+        psnr_a, _ = psnr_ssim(model.G_BA(model.G_AB(a)), a)
+        psnr_b, _ = psnr_ssim(model.G_AB(model.G_BA(b)), b)
     assert evaluation["A2B2A/psnr"] == pytest.approx(psnr_a.mean().item(), rel=1e-5)
     assert evaluation["B2A2B/psnr"] == pytest.approx(psnr_b.mean().item(), rel=1e-5)
 

@@ -1,4 +1,5 @@
-"""Realism metric: KID-EffLite0, the Kernel Inception Distance (Binkowski et al. 2018) computed on
+"""Held-out metrics shared by the plugins: per-image PSNR/SSIM against a true image (kornia), and
+the realism metric KID-EffLite0, the Kernel Inception Distance (Binkowski et al. 2018) computed on
 the pooled 1280-d features of an ImageNet-trained EfficientNet-Lite0 instead of Inception-v3.
 
 The estimator is KID's: the unbiased MMD^2 with the cubic polynomial kernel
@@ -21,6 +22,19 @@ from translate.errors import MissingExtraError
 
 FEATURE_SIZE = 224   # EfficientNet-Lite0's input resolution
 EXTRA = "kid"
+MAX_PSNR = 100.0
+
+
+def psnr_ssim(out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(psnr (N,), ssim (N,)) for batches in [-1, 1], computed on [0, 1]; outputs are clamped to the
+    valid range; SSIM is the mean over an 11x11 Gaussian window. PSNR is capped at MAX_PSNR dB: an
+    exact match (infinite PSNR) would make any mean infinite."""
+    import kornia
+
+    out01, tgt01 = (out.float().clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
+    psnr = torch.stack([kornia.metrics.psnr(o, t, 1.0) for o, t in zip(out01, tgt01)]).clamp(max=MAX_PSNR)
+    ssim = kornia.metrics.ssim(out01, tgt01, window_size=11).flatten(1).mean(1)
+    return psnr, ssim
 
 
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

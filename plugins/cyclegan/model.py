@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from translate import __version__
 from translate.config import opt
+from translate.metrics import psnr_ssim
 from translate.model import DataInfo, ExportSpec, TranslationModel
 from translate.nn.discriminators import NLayerDiscriminator
 from translate.nn.generators import ResnetGenerator
@@ -186,9 +187,9 @@ class CycleGAN(TranslationModel):
         if getattr(dataset, "aligned", False):
             for batch in loader:
                 a, b = batch["A"].to(device), batch["B"].to(device)
-                means.add("A2B", *_psnr_ssim(self.G_AB(a), b))
-                means.add("B2A", *_psnr_ssim(self.G_BA(b), a))
-                means.add("identity", *_psnr_ssim(a, b))
+                means.add("A2B", *psnr_ssim(self.G_AB(a), b))
+                means.add("B2A", *psnr_ssim(self.G_BA(b), a))
+                means.add("identity", *psnr_ssim(a, b))
             return {"pairs": len(dataset), **means.result()}
         # The shorter folder repeats along the longer one: each image is scored once.
         seen: dict[str, set] = {"A": set(), "B": set()}
@@ -201,7 +202,7 @@ class CycleGAN(TranslationModel):
                         new.append(i)
                 if new:
                     x = batch[side][new].to(device)
-                    means.add("A2B2A" if side == "A" else "B2A2B", *_psnr_ssim(back(there(x)), x))
+                    means.add("A2B2A" if side == "A" else "B2A2B", *psnr_ssim(back(there(x)), x))
         return {"held_out": "unpaired (testA/ and testB/ file names differ): cycle reconstructions, "
                             "no true targets",
                 "images_A": len(seen["A"]), "images_B": len(seen["B"]), **means.result()}
@@ -222,12 +223,3 @@ class _Means:
     def result(self) -> dict[str, float]:
         return {k: v / self.counts[k] for k, v in self.sums.items()}
 
-
-def _psnr_ssim(out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image PSNR (dB) and mean SSIM (11x11 window) of [-1, 1] images, computed on [0, 1]."""
-    import kornia
-
-    out01, tgt01 = (out.float().clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
-    psnr = torch.stack([kornia.metrics.psnr(o, t, 1.0) for o, t in zip(out01, tgt01)])
-    ssim = kornia.metrics.ssim(out01, tgt01, window_size=11).flatten(1).mean(1)
-    return psnr, ssim

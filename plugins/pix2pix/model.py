@@ -162,7 +162,7 @@ class Pix2Pix(TranslationModel):
         """PSNR/SSIM (kornia) of G(A) against the true B on held-out pairs, beside the identity
         baseline (output = input); with --kid-samples N, also KID-EffLite0 between the real B and
         G(A) of the first N pairs (and between B and A, the identity baseline)."""
-        from translate.plugins.pix2pix.metrics import psnr_ssim
+        from translate.metrics import psnr_ssim
 
         net = self.translator().to(device)
         loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from translate.metrics import psnr_ssim
 from translate.nn.classifier import accuracy, fit_classifier
 
 CLASSIFIER_STEPS = 300
@@ -45,15 +46,6 @@ def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
             for k in range(labels.size(1))]
 
 
-def _psnr_ssim(out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    import kornia
-
-    out01, tgt01 = (out.float().clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
-    psnr = torch.stack([kornia.metrics.psnr(o, t, 1.0) for o, t in zip(out01, tgt01)])
-    ssim = kornia.metrics.ssim(out01, tgt01, window_size=11).flatten(1).mean(1)
-    return psnr, ssim
-
-
 @torch.no_grad()
 def evaluate_translations(model, dataset, device, seed: int = 0) -> dict:
     judges = train_judges(dataset, seed, device)
@@ -81,7 +73,7 @@ def evaluate_translations(model, dataset, device, seed: int = 0) -> dict:
                 truth = dataset.counterpart(start + i, k) if not dataset.multi_label else None
                 if truth is None:
                     continue
-                psnr, ssim = _psnr_ssim(torch.stack([out[j], images[start + i]]), torch.stack([truth, truth]))
+                psnr, ssim = psnr_ssim(torch.stack([out[j], images[start + i]]), torch.stack([truth, truth]))
                 sums["psnr"] += psnr[0].item()
                 sums["ssim"] += ssim[0].item()
                 sums["identity/psnr"] += psnr[1].item()
