@@ -73,7 +73,10 @@ def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: d
                  verify: bool, winograd: bool, log) -> Path:
     """Export one spec to a temporary file in `folder`, verified; returns the temporary path."""
     module = spec.module
-    was_training, device = module.training, _device_of(module)
+    # Each submodule's own mode comes back afterwards: a spec's module is often a fresh wrapper
+    # (in training mode) around the model's networks (in eval mode), and `wrapper.train(True)`
+    # would switch those networks' dropout on behind the caller's back.
+    modes, device = [(m, m.training) for m in module.modules()], _device_of(module)
     module.eval().cpu()
     try:
         inputs = tuple(_cpu(x) for x in spec.example_inputs)
@@ -101,7 +104,8 @@ def _export_spec(spec: ExportSpec, folder: Path, filename: str, base_metadata: d
             raise
         return tmp
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
         if device is not None:
             module.to(device)
 

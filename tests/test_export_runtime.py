@@ -172,6 +172,18 @@ def test_export_falls_back_to_torchscript_when_torch_export_fails(tmp_path, capf
     assert "def forward" not in capfd.readouterr().err  # torch's partial-graph dump is kept quiet
 
 
+def test_export_gives_every_submodule_its_own_mode_back(tmp_path):
+    """A spec's module is often a fresh wrapper (training mode) around a model's networks (eval
+    mode): after the export those networks must still be in eval mode, their dropout off."""
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Dropout(0.5)).eval()
+    wrapper = nn.Sequential(net)
+    assert wrapper.training and not net.training
+    export_model(Exportable(wrapper), tmp_path, base_metadata=BASE, log=lambda _: None)
+    assert wrapper.training and not any(m.training for m in net.modules())
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(wrapper(x), wrapper(x))   # deterministic: no dropout
+
+
 def test_metadata_without_a_task_fails_before_exporting(tmp_path):
     with pytest.raises(ExportError, match="no 'task'"):
         export_model(Exportable(StandIn(), metadata={"direction": "A2B"}), tmp_path, base_metadata=BASE)
