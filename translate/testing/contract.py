@@ -29,8 +29,23 @@ from translate.testing import CHECKS, plugin_registered, tiny_overrides
 from translate.testing.cli_check import check_cli
 
 HISTORY_STEPS = 4
-STOCHASTIC = {"dropout": True}  # Config fields that add randomness (a resume must restore the RNG)
+STOCHASTIC = ("dropout",)  # Config fields that add randomness (a resume must restore the RNG)
 ONNX_ATOL = 1e-4
+
+
+def stochastic_settings(config_cls) -> dict:
+    """The STOCHASTIC fields of a model's Config, switched on: a bool flag True, a rate (float)
+    0.5 unless its default is already above 0."""
+    out = {}
+    for name in STOCHASTIC:
+        field = config_cls.__dataclass_fields__.get(name)
+        if field is None:
+            continue
+        if isinstance(field.default, bool):
+            out[name] = True
+        elif isinstance(field.default, float) and field.default <= 0:
+            out[name] = 0.5
+    return out
 
 
 def snapshot(model) -> dict:
@@ -123,7 +138,7 @@ class Contract:
     def history(self):
         """(FitResult, CaptureWeights): a 4-step run with a checkpoint after every step."""
         if self._history is None:
-            stochastic = {k: v for k, v in STOCHASTIC.items() if k in self.model_cls.Config.__dataclass_fields__}
+            stochastic = stochastic_settings(self.model_cls.Config)
             capture = CaptureWeights()
             try:
                 with plugin_registered(capture, "translate-testing-capture-weights"):
