@@ -10,7 +10,8 @@ The paper (Ganin & Lempitsky 2015) reports on MNIST -> MNIST-M 0.5225 source-onl
 
     python benchmarks/quality_dann.py                      # 2 modes x 3 seeds at the plugin's default steps
     python benchmarks/quality_dann.py --steps 1500 --seeds 0 1
-    python benchmarks/quality_dann.py --set shift=0        # the paper's setting: no augmentation
+    python benchmarks/quality_dann.py --set shift=0        # no augmentation
+    python benchmarks/quality_dann.py --set shift=0 --set standardize=none --set ema=0 --set dropout=0   # the paper's setting
 """
 from __future__ import annotations
 

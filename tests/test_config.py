@@ -172,8 +172,8 @@ def test_a_saved_config_without_a_newer_field_keeps_the_value_it_was_trained_wit
     assert from_dict(Config, {"norm": "instance"}, "c", saved=True) == Config(8, "instance")
     run = RunConfig.from_dict({"plugin": "x", "model": {}}, Model, saved=True)
     assert run.model == Config(8, "batch")
-    # DANN's --standardize and --ema came after its first checkpoints: those restore without them.
+    # DANN's --standardize, --ema and --dropout came after its first checkpoints: those restore without them.
     dann = model_class("dann")
     old = RunConfig.from_dict({"plugin": "dann", "model": {"mode": "dann"}}, dann, saved=True).model
-    assert (old.standardize, old.ema) == ("none", 0.0)
-    assert (dann.Config().standardize, dann.Config().ema) == ("channel", 0.995)
+    assert (old.standardize, old.ema, old.dropout) == ("none", 0.0, 0.0)
+    assert (dann.Config().standardize, dann.Config().ema, dann.Config().dropout) == ("channel", 0.995, 0.7)

@@ -34,13 +34,16 @@ STANDARDIZE = ("none", "channel", "gray")
 
 class FeatureExtractor(nn.Module):
     """`depth` blocks of conv 5x5 (no padding) -> ReLU -> max-pool 2x2; block k has
-    width * (k + 2) / 2 filters: the paper's 32 and 48 for width 32, depth 2 (28x28 -> 48x4x4)."""
+    width * (k + 2) / 2 filters: the paper's 32 and 48 for width 32, depth 2 (28x28 -> 48x4x4).
+    `dropout` > 0 zeroes whole feature maps of the last block while training (Dropout2d)."""
 
     def __init__(self, in_channels: int, image_size: int, width: int = 32, depth: int = 2,
-                 standardize: str = "none"):
+                 standardize: str = "none", dropout: float = 0.0):
         super().__init__()
         if standardize not in STANDARDIZE:
             raise ConfigError(f"--standardize {standardize!r}: expected one of {', '.join(STANDARDIZE)}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"--dropout {dropout}: expected a probability in [0, 1)")
         layers, ch, size = [], in_channels, int(image_size)
         if standardize != "none":
             layers.append(Standardize(standardize))
@@ -53,6 +56,8 @@ class FeatureExtractor(nn.Module):
                 raise ConfigError(f"--depth {depth}: {image_size}x{image_size} images are too small for "
                                   f"{k + 1} blocks of 5x5 convolution + 2x2 pooling; use a smaller "
                                   f"--depth or a larger --image-size")
+        if dropout:
+            layers.append(nn.Dropout2d(dropout))
         self.net = nn.Sequential(*layers, nn.Flatten())
         self.out_features = ch * size * size
 
