@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from translate import __version__
 from translate.config import opt
+from translate.errors import ConfigError
 from translate.metrics import psnr_ssim
 from translate.model import DataInfo, ExportSpec, TranslationModel
 from translate.nn.discriminators import NLayerDiscriminator
@@ -43,6 +44,8 @@ class Config:
     init_gain: float = opt(0.02, "std of the normal(0, gain) weight initialization")
     spectral_norm: bool = opt(False, "spectral normalization in the discriminators")
     dropout: bool = opt(False, "dropout in the generators' residual blocks")
+    kid_samples: int = opt(0, "held-out images per domain for KID-EffLite0 in `evaluate` (G_AB(A) vs the real B, "
+                              "G_BA(B) vs the real A; paired or not; needs the 'kid' extra; slow on CPU); 0 = off")
 
 
 class CycleGAN(TranslationModel):
@@ -62,6 +65,8 @@ class CycleGAN(TranslationModel):
         c, ch = config, data.channels
         n_blocks = c.n_blocks or (9 if data.image_size >= 256 else 6)
         self.n_blocks = n_blocks
+        if c.kid_samples < 0 or c.kid_samples == 1:
+            raise ConfigError(f"--kid-samples must be 0 (off) or at least 2 (KID compares sets), got {c.kid_samples}")
         ResnetGenerator.check_image_size(data.image_size)
         self.G_AB = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
         self.G_BA = ResnetGenerator(ch, ch, c.ngf, n_blocks, c.norm, c.dropout)
@@ -181,31 +186,63 @@ class CycleGAN(TranslationModel):
         """On held-out pairs (testA/x <-> testB/x): PSNR/SSIM (kornia) of G_AB(A) against the true
         B and of G_BA(B) against the true A, beside the identity baseline (output = input).
         Unpaired held-out folders (horse2zebra and most downloaded datasets) have no true target:
-        then PSNR/SSIM of the cycle reconstructions A -> B -> A and B -> A -> B, each image once."""
+        then PSNR/SSIM of the cycle reconstructions A -> B -> A and B -> A -> B, each image once.
+        With --kid-samples N, either way: KID-EffLite0 of G_AB(A) against the real B and of G_BA(B)
+        against the real A (first N held-out images of each), beside identity (A against B)."""
         loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
-        means = _Means()
-        if getattr(dataset, "aligned", False):
-            for batch in loader:
-                a, b = batch["A"].to(device), batch["B"].to(device)
-                means.add("A2B", *psnr_ssim(self.G_AB(a), b))
-                means.add("B2A", *psnr_ssim(self.G_BA(b), a))
-                means.add("identity", *psnr_ssim(a, b))
-            return {"pairs": len(dataset), **means.result()}
-        # The shorter folder repeats along the longer one: each image is scored once.
+        means, kid = _Means(), _KidSets(self.config.kid_samples)
+        paired = getattr(dataset, "aligned", False)
         seen: dict[str, set] = {"A": set(), "B": set()}
         for batch in loader:
             for side, there, back in (("A", self.G_AB, self.G_BA), ("B", self.G_BA, self.G_AB)):
+                # Unpaired, the shorter folder repeats along the longer one: each image counts once.
                 new = []
                 for i, path in enumerate(batch[f"{side}_path"]):
-                    if path not in seen[side]:
+                    if paired or path not in seen[side]:
                         seen[side].add(path)
                         new.append(i)
-                if new:
-                    x = batch[side][new].to(device)
-                    means.add("A2B2A" if side == "A" else "B2A2B", *psnr_ssim(back(there(x)), x))
+                if not new:
+                    continue
+                x = batch[side][new].to(device)
+                fake = there(x)
+                kid.add(side, x, fake)
+                if paired:
+                    other = "B" if side == "A" else "A"
+                    means.add(f"{side}2{other}", *psnr_ssim(fake, batch[other][new].to(device)))
+                else:
+                    means.add("A2B2A" if side == "A" else "B2A2B", *psnr_ssim(back(fake), x))
+            if paired:
+                means.add("identity", *psnr_ssim(batch["A"], batch["B"]))
+        if paired:
+            return {"pairs": len(dataset), **means.result(), **kid.result(device)}
         return {"held_out": "unpaired (testA/ and testB/ file names differ): cycle reconstructions, "
                             "no true targets",
-                "images_A": len(seen["A"]), "images_B": len(seen["B"]), **means.result()}
+                "images_A": len(seen["A"]), "images_B": len(seen["B"]), **means.result(), **kid.result(device)}
+
+
+class _KidSets:
+    """The first `n` held-out images of each domain and their translations, for KID-EffLite0."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.images: dict[str, list[torch.Tensor]] = {"A": [], "B": [], "A2B": [], "B2A": []}
+
+    def add(self, side: str, real: torch.Tensor, fake: torch.Tensor) -> None:
+        room = self.n - sum(x.size(0) for x in self.images[side])
+        if room > 0:
+            self.images[side].append(real[:room].float().cpu())
+            self.images["A2B" if side == "A" else "B2A"].append(fake[:room].float().clamp(-1, 1).cpu())
+
+    def result(self, device) -> dict[str, float]:
+        if not self.n:
+            return {}
+        from translate.metrics import kid_report
+
+        sets = {k: torch.cat(v) for k, v in self.images.items()}
+        return {"kid_images": min(sets["A"].size(0), sets["B"].size(0)),
+                **kid_report(sets["B"], sets["A2B"], device, prefix="A2B/"),
+                **kid_report(sets["A"], sets["B2A"], device, prefix="B2A/"),
+                **kid_report(sets["B"], sets["A"], device, prefix="identity/")}
 
 
 class _Means:

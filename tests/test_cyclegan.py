@@ -1,0 +1,59 @@
+"""CycleGAN's held-out evaluation beyond PSNR/SSIM: KID-EffLite0 of the translations, on paired
+and on unpaired (horse2zebra-style) held-out folders."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import write_png
+from translate import metrics
+from translate.datasets.unpaired import UnpairedDataset
+from translate.errors import ConfigError
+from translate.model import DataInfo
+from translate.plugins.cyclegan.model import Config, CycleGAN
+
+SIZE = 32
+
+
+def tiny_model(**config) -> CycleGAN:
+    torch.manual_seed(0)
+    c = Config(**{"ngf": 8, "ndf": 8, "n_blocks": 1, **config})
+    return CycleGAN(c, DataInfo(kind="unpaired", image_size=SIZE), 10).eval()
+
+
+def held_out(root, names_a, names_b):
+    for i, name in enumerate(names_a):
+        write_png(root / "trainA" / f"{name}.png", seed=i)
+        write_png(root / "testA" / f"{name}.png", seed=10 + i)
+    for i, name in enumerate(names_b):
+        write_png(root / "trainB" / f"{name}.png", seed=50 + i)
+        write_png(root / "testB" / f"{name}.png", seed=60 + i)
+    return UnpairedDataset(root, "test", image_size=SIZE, aligned="auto")
+
+
+@pytest.mark.skipif(not metrics.is_available(), reason="the 'kid' extra is not installed")
+@pytest.mark.parametrize("paired", [True, False])
+def test_kid_compares_each_translation_with_the_real_images_of_its_target_domain(tmp_path, paired):
+    """--kid-samples N: the first N held-out images of each domain (each once, also when unpaired
+    folders differ in length) against the translations of the other domain's first N."""
+    names_b = [f"x{i}" for i in range(18)] if paired else [f"zebra{i}" for i in range(21)]
+    test = held_out(tmp_path / "data", [f"x{i}" for i in range(18)] if paired else [f"horse{i}" for i in range(5)],
+                    names_b)
+    assert test.aligned == paired
+    n = 17 if paired else 5   # across evaluate's batches of 16; unpaired: all 5 A images, 5 of the 21 B
+    model = tiny_model(kid_samples=17)
+    ev = model.evaluate(test, torch.device("cpu"))
+    a = torch.stack([UnpairedDataset(tmp_path / "data", "test", image_size=SIZE)[i]["A"] for i in range(n)])
+    b = torch.stack([UnpairedDataset(tmp_path / "data", "test", image_size=SIZE)[i]["B"] for i in range(17)])
+    with torch.no_grad():
+        fake_b, fake_a = model.G_AB(a).clamp(-1, 1), model.G_BA(b).clamp(-1, 1)
+    assert ev["kid_images"] == n
+    for key, real, fake in (("A2B", b, fake_b), ("B2A", a, fake_a), ("identity", b, a)):
+        expected = metrics.kid_report(real, fake)["kid_efflite0"]
+        assert ev[f"{key}/kid_efflite0"] == pytest.approx(expected, rel=1e-4, abs=1e-6), (key, ev)
+    assert ("pairs" in ev) == paired and ("A2B2A/psnr" in ev) != paired
+
+
+def test_kid_samples_must_make_a_set():
+    with pytest.raises(ConfigError, match="--kid-samples"):
+        tiny_model(kid_samples=1)
