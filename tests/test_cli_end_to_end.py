@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from translate import metrics as metrics_module
 from translate.checkpoint import load_checkpoint
 
 STEPS = 4
@@ -88,6 +89,24 @@ def test_evaluate_prints_json(e2e):
     assert metrics["step"] == STEPS and metrics["pairs"] == 3
     for key in ("A2B/psnr", "A2B/ssim", "B2A/psnr", "identity/psnr", "identity/ssim"):
         assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
+
+
+@pytest.mark.skipif(not metrics_module.is_available(), reason="the 'kid' extra is not installed")
+def test_evaluate_takes_the_models_evaluation_settings_after_training(e2e, run_cli, digests):
+    """--kid-samples was 0 when the run trained; `translate evaluate RUN --kid-samples 3` adds KID
+    without retraining. Flags that would change the networks are refused; nothing is written
+    (--data: an evaluation on data of one's choosing leaves the run's files alone)."""
+    before = digests(e2e.run)
+    code, out, err = run_cli("evaluate", e2e.run, "--data", e2e.data, "--kid-samples", 3, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["kid_images"] == 3 and math.isfinite(result["A2B/kid_efflite0"]), result
+    assert result["A2B/psnr"] == pytest.approx(json.loads(e2e.evaluate.stdout)["A2B/psnr"])
+    code, _, err = run_cli("evaluate", e2e.run, "--ngf", 4)
+    assert code == 2 and "unrecognized argument '--ngf'" in err
+    code, out, _ = run_cli("evaluate", e2e.run, "--help")
+    assert code == 0 and "--kid-samples" in out and "--ngf" not in out
+    assert digests(e2e.run) == before
 
 
 def test_evaluating_an_earlier_checkpoint_keeps_the_runs_final_numbers(e2e, run_cli, digests):

@@ -177,3 +177,14 @@ def test_a_saved_config_without_a_newer_field_keeps_the_value_it_was_trained_wit
     old = RunConfig.from_dict({"plugin": "dann", "model": {"mode": "dann"}}, dann, saved=True).model
     assert (old.standardize, old.ema, old.dropout) == ("none", 0.0, 0.0)
     assert (dann.Config().standardize, dann.Config().ema, dann.Config().dropout) == ("channel", 0.995, 0.7)
+
+
+def test_evaluation_settings_are_declared_on_the_fields_evaluate_may_change():
+    """`translate evaluate` offers exactly the fields marked opt(..., evaluation=True)."""
+    from translate.config import evaluation_fields
+
+    assert evaluation_fields(model_class("cyclegan").Config) == ["kid_samples"]
+    assert evaluation_fields(model_class("pix2pix").Config) == ["kid_samples"]
+    assert evaluation_fields(model_class("cgan").Config) == ["eval_samples_per_class", "eval_classifier_steps",
+                                                             "kid_samples"]
+    assert evaluation_fields(model_class("dann").Config) == []

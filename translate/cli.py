@@ -113,14 +113,33 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
-def cmd_evaluate(argv: list[str]) -> int:
-    p = Parser(prog="translate evaluate", description="Held-out quality numbers of a run (its test split).")
+def _evaluate_parser(model_cls=None, model_config=None) -> Parser:
+    p = Parser(prog="translate evaluate", description="Held-out quality numbers of a run (its test split).",
+               epilog=None if model_cls else "`translate evaluate RUN --help` also lists the model's evaluation "
+                                             "settings (e.g. --kid-samples), which override the run's.")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--data", help="dataset folder or built-in name (default: the run's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    args = p.parse_strict(argv)
+    if model_cls is not None:
+        from translate.config import add_flags, evaluation_fields
+
+        fields = evaluation_fields(model_cls.Config)
+        if fields:
+            add_flags(p, model_cls.Config, f"evaluation settings of {model_cls.name} (default: the run's)",
+                      only=fields, shown=model_config)
+    return p
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    pre = Parser(add_help=False)
+    pre.add_argument("run", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    if not known.run:  # no run: --help, or the usage error, without the model's flags
+        _evaluate_parser().parse_strict(argv)
     require_train_extra("evaluate")
+    import dataclasses
+
     from translate.data import held_out_split, resolve_root
     from translate.engine import Distributed, select_device
     from translate.errors import DataError
@@ -129,7 +148,10 @@ def cmd_evaluate(argv: list[str]) -> int:
     from translate.restore import build_model, load_run
     from translate.run import write_text_atomic
 
-    path, ckpt, cls, config = load_run(args.run)
+    path, ckpt, cls, config = load_run(known.run)
+    args = _evaluate_parser(cls, config.model).parse_strict(argv)
+    settings = {k: v for k, v in vars(args).items() if k not in ("run", "data", "device", "json")}
+    config.model = dataclasses.replace(config.model, **settings)   # e.g. --kid-samples 200 after training
     plugins = get_plugins()
     kind_cls = plugins.dataset_kinds.get(cls.dataset_kind).load()
     root, _ = resolve_root(args.data or config.data.data, cls.dataset_kind, plugins)

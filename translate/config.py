@@ -24,7 +24,9 @@ SECTIONS = ("train", "data", "model")
 def opt(default, help: str = "", choices=None, *, before=dataclasses.MISSING, **kw):
     """A dataclass field with CLI help and optional choices. `before`: for a field added after
     checkpoints were written, or whose default changed, the value a saved config without the
-    field meant, so that an older checkpoint still rebuilds the model it was trained as."""
+    field meant, so that an older checkpoint still rebuilds the model it was trained as.
+    `evaluation=True`: the field only changes what `evaluate` computes (not the networks), so
+    `translate evaluate` takes it as a flag too, overriding the run's value."""
     meta = {"help": help, "choices": choices, **kw}
     if before is not dataclasses.MISSING:
         meta["before"] = before
@@ -231,14 +233,25 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def add_flags(parser: argparse.ArgumentParser, cls, title: str) -> None:
-    """One flag per field; defaults are SUPPRESSed so only flags the user gave override."""
+def evaluation_fields(cls) -> list[str]:
+    """The Config fields declared with opt(..., evaluation=True)."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("evaluation")]
+
+
+def add_flags(parser: argparse.ArgumentParser, cls, title: str, only=None, shown=None) -> None:
+    """One flag per field (or per field named in `only`); defaults are SUPPRESSed so only flags
+    the user gave override. `shown`: a Config instance whose values the help gives as defaults."""
     group = parser.add_argument_group(title)
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
         tp = hints[f.name]
         allowed, optional = _base_types(tp)
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if shown is not None:
+            default = getattr(shown, f.name)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_text = f"{f.metadata.get('help', '')} (default: {default})".strip()
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
         if allowed == (bool,):

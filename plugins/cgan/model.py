@@ -35,9 +35,11 @@ class Config:
     beta1: float = opt(0.5, "Adam beta1")
     beta2: float = opt(0.999, "Adam beta2")
     init_gain: float = opt(0.02, "std of the normal(0, gain) weight initialization")
-    eval_samples_per_class: int = opt(100, "generated images per class for `evaluate`")
-    eval_classifier_steps: int = opt(500, "training steps of the classifier `evaluate` trains on the real training images")
-    kid_samples: int = opt(0, "images per set for KID-EffLite0 in `evaluate` (needs the 'kid' extra; slow on CPU); 0 = off")
+    eval_samples_per_class: int = opt(100, "generated images per class for `evaluate`", evaluation=True)
+    eval_classifier_steps: int = opt(500, "training steps of the classifier `evaluate` trains on the real training "
+                                          "images", evaluation=True)
+    kid_samples: int = opt(0, "images per set for KID-EffLite0 in `evaluate` (needs the 'kid' extra; slow on CPU); "
+                              "0 = off", evaluation=True)
 
 
 class ConditionalGAN(TranslationModel):

@@ -45,7 +45,8 @@ class Config:
     spectral_norm: bool = opt(False, "spectral normalization in the discriminators")
     dropout: bool = opt(False, "dropout in the generators' residual blocks")
     kid_samples: int = opt(0, "held-out images per domain for KID-EffLite0 in `evaluate` (G_AB(A) vs the real B, "
-                              "G_BA(B) vs the real A; paired or not; needs the 'kid' extra; slow on CPU); 0 = off")
+                              "G_BA(B) vs the real A; paired or not; needs the 'kid' extra; slow on CPU); 0 = off",
+                         evaluation=True)
 
 
 class CycleGAN(TranslationModel):

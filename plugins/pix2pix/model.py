@@ -49,7 +49,7 @@ class Config:
     decay_start: float = opt(0.5, "fraction of the steps after which the learning rate decays linearly to 0")
     init_gain: float = opt(0.02, "std of the normal(0, gain) weight initialization")
     kid_samples: int = opt(0, "held-out pairs for KID-EffLite0 (G(A) vs the real B) in `evaluate` (needs the "
-                           "'kid' extra; slow on CPU); 0 = off")
+                           "'kid' extra; slow on CPU); 0 = off", evaluation=True)
 
 
 class Pix2Pix(TranslationModel):
