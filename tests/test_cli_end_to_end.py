@@ -97,7 +97,7 @@ def test_evaluate_takes_the_models_evaluation_settings_after_training(e2e, run_c
     without retraining. Flags that would change the networks are refused; nothing is written
     (--data: an evaluation on data of one's choosing leaves the run's files alone)."""
     before = digests(e2e.run)
-    code, out, err = run_cli("evaluate", e2e.run, "--data", e2e.data, "--kid-samples", 3, "--json")
+    code, out, err = run_cli("evaluate", "--data", e2e.data, e2e.run, "--kid-samples", 3, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["kid_images"] == 3 and math.isfinite(result["A2B/kid_efflite0"]), result

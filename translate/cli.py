@@ -113,11 +113,14 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
-def _evaluate_parser(model_cls=None, model_config=None) -> Parser:
+def _evaluate_parser(model_cls=None, model_config=None, find_run=False) -> Parser:
+    """The flags of `translate evaluate`; with a model class, also its evaluation settings.
+    find_run: a first pass that only finds the run (no --help, the run optional)."""
     p = Parser(prog="translate evaluate", description="Held-out quality numbers of a run (its test split).",
                epilog=None if model_cls else "`translate evaluate RUN --help` also lists the model's evaluation "
-                                             "settings (e.g. --kid-samples), which override the run's.")
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+                                             "settings (e.g. --kid-samples), which override the run's.",
+               add_help=not find_run)
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", nargs="?" if find_run else None)
     p.add_argument("--data", help="dataset folder or built-in name (default: the run's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -132,9 +135,7 @@ def _evaluate_parser(model_cls=None, model_config=None) -> Parser:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    pre = Parser(add_help=False)
-    pre.add_argument("run", nargs="?")
-    known, _ = pre.parse_known_args(argv)
+    known, _ = _evaluate_parser(find_run=True).parse_known_args(argv)
     if not known.run:  # no run: --help, or the usage error, without the model's flags
         _evaluate_parser().parse_strict(argv)
     require_train_extra("evaluate")
