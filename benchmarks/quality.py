@@ -8,7 +8,7 @@ batch 1, reaches after 2,163 iterations PSNR 12.05 dB / SSIM 0.343 (A->B) and 11
 paper defaults) and prints one JSON line per direction.
 
     python benchmarks/quality.py                 # ~2163 iterations, about 15 min on 2 CPU cores
-    python benchmarks/quality.py --steps 1000    # the README run's length
+    python benchmarks/quality.py --steps 500     # the README run's length
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def test_precedence_defaults_plugin_yaml_flags(cyclegan, tmp_path):
     train, data, model = config.train, config.data, config.model
     assert train.seed == TrainConfig().seed == 0          # dataclass default
     assert train.log_every == 25                           # plugin train_defaults > default
-    assert train.checkpoint_every == 500                   # plugin train_defaults
+    assert train.checkpoint_every == 250                   # plugin train_defaults
     assert train.sample_every == 100 and train.steps == 300  # YAML > plugin defaults
     assert train.batch_size == 3                           # flag > YAML
     assert data.max_items == 7 and data.image_size == 48 and data.channels == DataConfig().channels
