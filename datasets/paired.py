@@ -18,15 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from translate.datasets.unpaired import UnpairedDataset
+from translate.datasets.unpaired import UnpairedDataset, few
 from translate.errors import DataError
 from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image
 
 SPLITS = ("train", "val", "test")
-
-
-def _few(names: list[str], n: int = 5) -> str:
-    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -88,14 +84,14 @@ class PairedDataset(UnpairedDataset):
         found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith("."))
         raise DataError(f"{root} does not have a paired layout for split {split!r}: no {split}/ folder and no "
                         f"A/{split}/ + B/{split}/ folders.\nExpected {cls.EXPECTED_TREE}\n"
-                        f"Found in {root}: {_few(found, 20) or 'nothing'}")
+                        f"Found in {root}: {few(found, 20) or 'nothing'}")
 
     @staticmethod
     def _check_side_by_side(paths: list[Path]) -> None:
         odd = [p.name for p in paths if _image_size(p)[0] % 2]
         if odd:
             raise DataError(f"{paths[0].parent}: side-by-side pairs need an even width (A left half, B right "
-                            f"half); odd width: {_few(odd)}")
+                            f"half); odd width: {few(odd)}")
 
     @staticmethod
     def _match_names(dir_a: Path, dir_b: Path) -> tuple[list[Path], list[Path]]:
@@ -104,7 +100,7 @@ class PairedDataset(UnpairedDataset):
         only_a, only_b = sorted(by_a.keys() - by_b.keys()), sorted(by_b.keys() - by_a.keys())
         if only_a or only_b:
             raise DataError(f"pairs need the same file names in {dir_a} and {dir_b}; without a partner: "
-                            f"only in A: {_few(only_a) or 'none'}; only in B: {_few(only_b) or 'none'}")
+                            f"only in A: {few(only_a) or 'none'}; only in B: {few(only_b) or 'none'}")
         if not by_a:
             raise DataError(f"{dir_a} and {dir_b} contain no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
         names = sorted(by_a)
@@ -118,7 +114,7 @@ class PairedDataset(UnpairedDataset):
             if size_a != size_b:
                 bad.append(f"{a.stem} (A {size_a[0]}x{size_a[1]}, B {size_b[0]}x{size_b[1]})")
         if bad:
-            raise DataError(f"the two images of a pair must have the same size; they differ for: {_few(bad)} "
+            raise DataError(f"the two images of a pair must have the same size; they differ for: {few(bad)} "
                             f"in {paths_a[0].parent} and {paths_b[0].parent}")
 
     @classmethod

@@ -25,6 +25,11 @@ from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image, to_unit
 from translate.model import DataInfo  # noqa: E402
 
 
+def few(names: list[str], n: int = 5) -> str:
+    """The first n names, and how many there are in all when there are more ("" for none)."""
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
 class UnpairedDataset(Dataset):
     kind = "unpaired"
     EXPECTED_TREE = (
@@ -124,10 +129,9 @@ class UnpairedDataset(Dataset):
                 names = sorted(by_a)
                 return ([by_a[n] for n in names], [by_b[n] for n in names]), ""
             if not problem:  # report the plain-name mismatch: it is what a user sees in the folders
-                def few(names):
-                    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "") or "none"
                 problem = (f"aligned pairs need the same file names in {dir_a} and {dir_b}: "
-                           f"only in {dir_a.name}/: {few(only_a)}; only in {dir_b.name}/: {few(only_b)}"
+                           f"only in {dir_a.name}/: {few(only_a) or 'none'}; "
+                           f"only in {dir_b.name}/: {few(only_b) or 'none'}"
                            + ("; some names appear twice with different extensions" if twice else ""))
         return None, problem
 

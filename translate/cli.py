@@ -141,7 +141,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     require_train_extra("evaluate")
     import dataclasses
 
-    from translate.data import held_out_split, resolve_root
+    from translate.data import held_out_split, held_out_splits, resolve_root
     from translate.engine import Distributed, select_device
     from translate.errors import DataError
     from translate.fit_loop import evaluate_model
@@ -158,7 +158,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     root, _ = resolve_root(args.data or config.data.data, cls.dataset_kind, plugins)
     split = held_out_split(kind_cls, root)
     if not split:
-        splits = " or ".join(getattr(kind_cls, "held_out_splits", ("test",)))
+        splits = " or ".join(held_out_splits(kind_cls))
         raise DataError(f"{root}: no held-out split to evaluate on (expected {cls.dataset_kind} {splits} "
                         f"folders, e.g. testA/ and testB/ for unpaired data)")
     device = select_device(args.device, Distributed())

@@ -27,11 +27,16 @@ def resolve_root(data: str, kind: str, plugins) -> tuple[Path, str]:
                     f"{did_you_mean(data, builtin)} Built-in datasets of kind {kind!r}: {', '.join(builtin) or 'none'}")
 
 
+def held_out_splits(kind_cls) -> tuple[str, ...]:
+    """The splits a kind holds out for samples and `evaluate`, in order of preference."""
+    return tuple(getattr(kind_cls, "held_out_splits", ("test",)))
+
+
 def held_out_split(kind_cls, root: Path) -> str | None:
-    """The split that sample grids and `evaluate` use: the first of the kind's `held_out_splits`
+    """The split that sample grids and `evaluate` use: the first of the kind's held-out splits
     (default: "test" only) that the data has, or None. pix2pix datasets such as edges2shoes and
     maps ship train/ and val/ only, so the paired kind falls back to val/."""
-    for split in getattr(kind_cls, "held_out_splits", ("test",)):
+    for split in held_out_splits(kind_cls):
         if kind_cls.has_split(root, split):
             return split
     return None

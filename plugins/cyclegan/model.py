@@ -199,11 +199,8 @@ class CycleGAN(TranslationModel):
         for batch in loader:
             for side, there, back in (("A", self.G_AB, self.G_BA), ("B", self.G_BA, self.G_AB)):
                 # Unpaired, the shorter folder repeats along the longer one: each image counts once.
-                new = []
-                for i, path in enumerate(batch[f"{side}_path"]):
-                    if paired or path not in seen[side]:
-                        seen[side].add(path)
-                        new.append(i)
+                paths = batch[f"{side}_path"]
+                new = list(range(len(paths))) if paired else _first_visits(paths, seen[side])
                 if not new:
                     continue
                 x = batch[side][new].to(device)
@@ -221,6 +218,16 @@ class CycleGAN(TranslationModel):
         return {"held_out": "unpaired (testA/ and testB/ file names differ): cycle reconstructions, "
                             "no true targets",
                 "images_A": len(seen["A"]), "images_B": len(seen["B"]), **means.result(), **kid.result(device)}
+
+
+def _first_visits(paths, seen: set) -> list[int]:
+    """Indices of the paths not in `seen` (repeats within `paths` too), which are added to it."""
+    new = []
+    for i, path in enumerate(paths):
+        if path not in seen:
+            seen.add(path)
+            new.append(i)
+    return new
 
 
 class _KidSets:
