@@ -113,6 +113,18 @@ def test_fit_help_lists_the_model_flags(run_cli):
     assert "model: cyclegan" in out
 
 
+def test_fit_help_gives_the_defaults_of_the_chosen_model(run_cli):
+    """A model's own train/data defaults (StarGAN: 2,000 steps of 8 at 32x32) are what its help
+    shows, not the generic TrainConfig/DataConfig ones; an empty default is not printed."""
+    code, out, _ = run_cli("fit", "--plugin", "stargan", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "total optimization steps (iterations) (default: 2000)" in flat
+    assert "images per step per process (default: 8)" in flat
+    assert "e.g. 64 for the built-in emoji) (default: 32)" in flat
+    assert "(default: )" not in flat
+
+
 def test_fit_help_without_plugin_says_how_to_see_model_flags(run_cli):
     code, out, _ = run_cli("fit", "--help")
     assert code == 0 and "--plugin NAME --help" in out

@@ -48,8 +48,9 @@ def _fit_parser(model_cls=None) -> Parser:
     if model_cls is not None:
         from translate.config import DataConfig, TrainConfig, add_flags
 
-        add_flags(p, TrainConfig, "training")
-        add_flags(p, DataConfig, "data")
+        # The help gives the values a run of this model gets: its train/data defaults, not the generic ones.
+        add_flags(p, TrainConfig, "training", shown=TrainConfig(**(getattr(model_cls, "train_defaults", None) or {})))
+        add_flags(p, DataConfig, "data", shown=DataConfig(**(getattr(model_cls, "data_defaults", None) or {})))
         add_flags(p, model_cls.Config, f"model: {model_cls.name} ({model_cls.summary})")
     return p
 

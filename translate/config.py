@@ -252,7 +252,9 @@ def add_flags(parser: argparse.ArgumentParser, cls, title: str, only=None, shown
             default = getattr(shown, f.name)
         else:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{f.metadata.get('help', '')} (default: {default})".strip()
+        help_text = f.metadata.get("help", "")
+        if "(default:" not in help_text and default != "":  # empty defaults say in their help what they mean
+            help_text = f"{help_text} (default: {default})".strip()
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
         if allowed == (bool,):
             group.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
