@@ -1,5 +1,5 @@
 """The model contract, checked for EVERY registered model (built-in or installed third-party):
-declaration, one training step, visuals, checkpoint round trip, exact resume, ONNX parity,
+declaration, one training step (in fp32, bf16 and fp16), visuals, checkpoint round trip, exact resume, ONNX parity,
 built-in data and the CLI end to end. The checks are `translate.testing`'s, the same suite a
 plugin author runs with `check_model_plugin(name)`; here each check is its own test.
 
@@ -39,6 +39,10 @@ def test_model_declares_the_contract(contract):
 
 def test_one_training_step_has_finite_losses_and_trains_every_network(contract):
     contract.run("training_step")
+
+
+def test_training_step_under_bf16_and_fp16(contract):
+    contract.run("mixed_precision")
 
 
 def test_visuals_are_image_batches_in_unit_range(contract):

@@ -34,6 +34,16 @@ MODELS_SOURCE = """
         @torch.no_grad()
         def visuals(self, batch):
             return {"too_bright": batch["A"] * 3}
+
+
+    class KitHalfSum(CycleGAN):
+        name = "kit_half_sum"
+
+        def training_step(self, batch, engine):
+            out = super().training_step(batch, engine)
+            # A summed squared error kept in the autocast dtype: fine in fp32 and bf16, inf in fp16.
+            x = batch["A"].to(engine.dtype or torch.float32) * 255
+            return {**out, "energy": x.pow(2).sum().item()}
 """
 
 
@@ -42,6 +52,7 @@ class KitModels:
     def register_models(self, register):
         register.model("kit_good", f"{MODELS_MODULE}:KitGood", summary="CycleGAN under another name")
         register.model("kit_bad", f"{MODELS_MODULE}:KitBad", summary="NaN losses, visuals out of range")
+        register.model("kit_half_sum", f"{MODELS_MODULE}:KitHalfSum", summary="a loss that overflows in fp16")
 
 
 class RegistersCyclegan:
@@ -68,6 +79,17 @@ def test_check_model_plugin_names_each_failed_check(kit_models, shared_unpaired,
     assert "training_step: AssertionError: losses must be finite python numbers: {'G_AB': nan}" in message
     assert "visuals: AssertionError: too_bright: not in [-1, 1]" in message
     assert "declaration:" not in message
+
+
+def test_the_mixed_precision_check_finds_a_loss_that_overflows_in_fp16(kit_models, shared_unpaired, tmp_path):
+    assert check_model_plugin("kit_good", data=shared_unpaired, workdir=tmp_path / "good",
+                              checks=["mixed_precision"]) == {"mixed_precision": "passed"}
+    with pytest.raises(AssertionError) as info:
+        check_model_plugin("kit_half_sum", data=shared_unpaired, workdir=tmp_path / "half",
+                           checks=["training_step", "mixed_precision"])
+    message = str(info.value)
+    assert "failed 1 contract check(s)" in message          # fp32 is fine ...
+    assert "mixed_precision: AssertionError: fp16: losses must be finite: {'energy': inf}" in message  # ... fp16 is not
 
 
 def test_a_plugin_registered_in_process_passes_with_the_cli_run_in_process(kit_models, shared_unpaired, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -188,13 +189,29 @@ class Engine:
 
     def end_step(self) -> None:
         """After a training step: update the loss scale and step the LR schedules."""
-        if self.scaler is not None:
-            self.scaler.update()
-        for sched in self.schedulers.values():
-            sched.step()
+        if self.scaler is None:
+            for sched in self.schedulers.values():
+                sched.step()
+            return
+        self.scaler.update()
+        # A step whose gradients overflowed in fp16 skips the optimizer (the scaler lowers the
+        # scale instead); the schedules still count it, so torch's "scheduler before optimizer"
+        # warning after a skipped first step is expected here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            for sched in self.schedulers.values():
+                sched.step()
 
     def lr(self) -> dict[str, float]:
         return {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+
+    def log_values(self) -> dict[str, float]:
+        """What metrics.jsonl records of the engine: learning rates and, under fp16, the loss
+        scale (one that keeps falling means the gradients overflow step after step)."""
+        out = {f"lr_{k}": v for k, v in self.lr().items()}
+        if self.scaler is not None:
+            out["loss_scale"] = float(self.scaler.get_scale())
+        return out
 
 
 def unwrap(net: nn.Module) -> nn.Module:

@@ -178,7 +178,7 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                     elapsed = time.perf_counter() - t_log
                     avg = {k: v / count for k, v in sums.items()}
                     record = {"step": done, "epoch": epoch, "time": time.time(), **avg,
-                              **{f"lr_{k}": v for k, v in engine.lr().items()},
+                              **engine.log_values(),
                               "it_s": count / max(elapsed, 1e-9), "data_s": data_time / count}
                     log.append(record)
                     last_metrics = avg

@@ -8,7 +8,7 @@ from pathlib import Path
 from translate.run import MetricsLog, write_text_atomic
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-SKIP = {"step", "time", "it_s", "data_s", "epoch"}
+SKIP = {"step", "time", "it_s", "data_s", "epoch", "loss_scale"}  # not losses
 
 
 def _curve_svg(records: list[dict], keys: list[str], width=640, height=220) -> str:

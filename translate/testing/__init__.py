@@ -19,7 +19,7 @@ __all__ = ["CHECKS", "TINY_SIZE", "TINY_TRAIN", "TINY_MODEL", "tiny_overrides", 
            "check_model_plugin"]
 
 #: The contract checks, in the order they run (see `translate.testing.contract`).
-CHECKS = ("declaration", "training_step", "visuals", "checkpoint", "resume", "onnx", "builtin_data", "cli")
+CHECKS = ("declaration", "training_step", "mixed_precision", "visuals", "checkpoint", "resume", "onnx", "builtin_data", "cli")
 
 TINY_SIZE = 32  # training crop of the tiny runs
 #: `translate.fit` keyword overrides for a tiny CPU run: engine and data settings.

@@ -31,6 +31,7 @@ from translate.testing.cli_check import check_cli
 HISTORY_STEPS = 4
 STOCHASTIC = ("dropout",)  # Config fields that add randomness (a resume must restore the RNG)
 ONNX_ATOL = 1e-4
+FP16_TRIES = 20  # the scaler starts at 2**16 and halves on each overflow
 
 
 def stochastic_settings(config_cls) -> dict:
@@ -50,6 +51,17 @@ def stochastic_settings(config_cls) -> dict:
 
 def snapshot(model) -> dict:
     return {n: {k: v.detach().clone() for k, v in net.state_dict().items()} for n, net in model.networks().items()}
+
+
+def parameters_of(model) -> dict:
+    """The trainable weights of each network (not buffers such as BatchNorm statistics, which
+    change in a forward pass even when no optimizer stepped)."""
+    return {n: {k: p.detach().clone() for k, p in net.named_parameters()} for n, net in model.networks().items()}
+
+
+def untrained(before: dict, after: dict) -> list[str]:
+    """The networks none of whose weights changed between two `parameters_of`."""
+    return [n for n in before if all(torch.equal(before[n][k], after[n][k]) for k in before[n])]
 
 
 def assert_same_tensors(a: dict, b: dict, where=""):
@@ -119,12 +131,12 @@ class Contract:
             base["data"] = self.data
         return {**base, **extra}
 
-    def fresh_model(self):
-        """A freshly initialized model on the tiny config, with its training dataset."""
+    def fresh_model(self, **settings):
+        """A freshly initialized model on the tiny config (plus `settings`), with its training dataset."""
         torch.manual_seed(0)
         plugins = get_plugins()
         cls = self.model_cls
-        config = resolve(cls, overrides=self.settings())
+        config = resolve(cls, overrides=self.settings(**settings))
         kind_cls = plugins.dataset_kinds.get(cls.dataset_kind).load()
         root, _ = resolve_root(config.data.data or cls.default_data, cls.dataset_kind, plugins)
         dataset = make_dataset(kind_cls, root, "train", config.data, seed=0, augment=True)
@@ -178,7 +190,7 @@ class Contract:
         engine = Engine(torch.device("cpu"))
         engine.attach(optimizers, schedulers)
         engine.prepare(model)
-        before = snapshot(model)
+        before = parameters_of(model)
         model.train()
         metrics = model.training_step(engine.to_device(self.batch_of(dataset, 2)), engine)
         engine.end_step()
@@ -186,10 +198,35 @@ class Contract:
         bad = {k: v for k, v in metrics.items() if not (isinstance(v, (int, float)) and math.isfinite(v))}
         assert not bad, f"losses must be finite python numbers: {bad}"
         assert set(model.loss_watch()) <= set(metrics), "loss_watch() names metrics that training_step does not report"
-        after = snapshot(model)
-        for name in self.model_cls.network_names:
-            changed = any(not torch.equal(before[name][k], after[name][k]) for k in before[name])
-            assert changed, f"network {name} did not change in a training step"
+        stale = untrained(before, parameters_of(model))
+        assert not stale, f"the weights of {', '.join(stale)} did not change in a training step"
+
+    def check_mixed_precision(self):
+        """The training step under `--precision bf16` and `fp16` (CPU autocast runs both; on a GPU
+        they are the fast path): finite losses, every network trained, weights kept in fp32. A
+        step whose fp16 gradients overflow is skipped by the scaler, which halves the scale and
+        goes on, so fp16 gets up to FP16_TRIES steps to train every network."""
+        for precision, tries in (("bf16", 1), ("fp16", FP16_TRIES)):
+            # A long schedule, so the learning rates do not decay to 0 within the tries.
+            model, dataset, _ = self.fresh_model(steps=1000)
+            engine = Engine(torch.device("cpu"), precision)
+            engine.attach(*model.configure_optimizers())
+            engine.prepare(model)
+            before = parameters_of(model)
+            batch = engine.to_device(self.batch_of(dataset, 2))
+            model.train()
+            for step in range(tries):
+                engine.step_index = step
+                metrics = model.training_step(batch, engine)
+                engine.end_step()
+                bad = {k: v for k, v in metrics.items() if not (isinstance(v, (int, float)) and math.isfinite(v))}
+                assert not bad, f"{precision}: losses must be finite: {bad}"
+                stale = untrained(before, parameters_of(model))
+                if not stale:
+                    break
+            assert not stale, f"{precision}: the weights of {', '.join(stale)} did not change in {tries} step(s)"
+            wrong = sorted({str(p.dtype) for net in model.networks().values() for p in net.parameters()} - {"torch.float32"})
+            assert not wrong, f"{precision}: weights must stay fp32 (autocast casts per op), found {wrong}"
 
     def check_visuals(self):
         model, dataset, config = self.fresh_model()
