@@ -175,6 +175,22 @@ def test_a_resumed_run_continues_its_own_directory(e2e, run_cli):
             assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"
 
 
+def test_data_loader_workers_do_not_change_the_training(e2e, run_cli):
+    """Crops, flips and order depend on (seed, epoch, index) only: resuming the run that trained
+    without workers with 2 worker processes (the CUDA default is 4) gives the same weights."""
+    workers = e2e.base / "other-runs" / "workers"   # e2e.runs holds only what its own tests expect
+    shutil.copytree(e2e.run, workers)
+    (workers / "checkpoints" / "step_000004.pt").unlink()
+    code, _, err = run_cli("fit", "--resume", workers, "--num-workers", 2)
+    assert code == 0, err
+    a = load_checkpoint(e2e.run / "checkpoints" / "step_000004.pt")
+    b = load_checkpoint(workers / "checkpoints" / "step_000004.pt")
+    assert b["config"]["train"]["num_workers"] == 2
+    for net in a["networks"]:
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"
+
+
 def test_unpaired_held_out_folders_train_and_evaluate_cycle_reconstructions(run_cli, tiny_flags, png, tmp_path):
     """A downloaded dataset such as horse2zebra: testA/ and testB/ hold unrelated images under
     unrelated names. The run must train and evaluate (there are no true targets, so CycleGAN
