@@ -13,6 +13,8 @@ import torch
 import torch.distributed
 
 from translate.checkpoint import load_checkpoint
+from translate.testing import tiny_overrides
+from translate.testing.cli_check import write_config
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason="torch.distributed with the gloo backend is not available in this torch build")
@@ -56,3 +58,41 @@ def test_two_process_gloo_run(tmp_path, tiny_flags, unpaired_dir, fixtures_dir, 
     # shards, so identical replicas mean the gradients were averaged.)
     assert any(not torch.equal(v, load_checkpoint(run / "checkpoints" / "step_000002.pt")["networks"]["G_AB"][k])
                for k, v in ckpt["networks"]["G_AB"].items())
+
+
+@pytest.mark.parametrize("model, extra", [
+    ("stargan", {"n_critic": 2}),   # critic-only and generator steps; the penalty's double backward
+    ("pix2pix", {}),                # BatchNorm: buffers broadcast from rank 0
+    ("dann", {"batch_size": 2}),    # gradient reversal; labelled + unlabelled batches
+])
+def test_other_model_families_keep_their_replicas_in_sync(model, extra, tmp_path, data_for_kind, fixtures_dir,
+                                                          subprocess_env):
+    from translate.restore import model_class
+
+    cls = model_class(model)
+    out, probe = tmp_path / "runs", tmp_path / "probe"
+    probe.mkdir()
+    config = write_config(tmp_path / "tiny.yaml", tiny_overrides(cls, steps=4, checkpoint_every=2, **extra))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+           str(fixtures_dir / "ddp_fit.py"), "--plugin", f"ddp_probe_{model}", "--config", str(config),
+           "--data", str(data_for_kind(cls.dataset_kind)), "--out", str(out), "--quiet"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert all(all(s["wrapped"].values()) for s in ranks), "every trained network runs under DDP"
+    (run,) = out.iterdir()
+    ckpt = load_checkpoint(run / "checkpoints" / "step_000004.pt")
+    for net, state in ranks[0]["networks"].items():
+        for key, value in state.items():
+            assert torch.equal(value, ckpt["networks"][net][key]), f"checkpoint differs: {net}.{key}"
+        # The weights are in sync. BatchNorm statistics are not: each process normalizes its own
+        # batch, as a single process with that batch size does (no SyncBatchNorm), and rank 0's
+        # are the ones checkpointed.
+        for key in ranks[0]["parameters"][net]:
+            assert torch.equal(state[key], ranks[1]["networks"][net][key]), f"replicas differ: {net}.{key}"
+    # Every network trained between the checkpoints, so equal replicas mean averaged gradients.
+    half = load_checkpoint(run / "checkpoints" / "step_000002.pt")["networks"]
+    for net, state in ckpt["networks"].items():
+        assert any(not torch.equal(v, half[net][k]) for k, v in state.items()), f"{net} did not train"

@@ -189,14 +189,11 @@ class Engine:
 
     def end_step(self) -> None:
         """After a training step: update the loss scale and step the LR schedules."""
-        if self.scaler is None:
-            for sched in self.schedulers.values():
-                sched.step()
-            return
-        self.scaler.update()
-        # A step whose gradients overflowed in fp16 skips the optimizer (the scaler lowers the
-        # scale instead); the schedules still count it, so torch's "scheduler before optimizer"
-        # warning after a skipped first step is expected here.
+        if self.scaler is not None:
+            self.scaler.update()
+        # Schedules count training steps, not optimizer updates: an optimizer may not have stepped
+        # yet (StarGAN's G before its first update, an fp16 step skipped by the scaler), which is
+        # what torch's "lr_scheduler.step() before optimizer.step()" warning is about.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
             for sched in self.schedulers.values():

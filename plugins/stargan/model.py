@@ -16,7 +16,6 @@ update.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -30,10 +29,6 @@ from translate.model import DataInfo, ExportSpec, TranslationModel
 from translate.nn.losses import gradient_penalty
 from translate.nn.schedules import linear_decay
 from translate.plugins.stargan.networks import StarDiscriminator, StarGenerator
-
-# G steps once every n_critic steps while its learning-rate schedule counts every step, so its
-# scheduler does step before its optimizer's first step: intended, not the mistake torch warns of.
-warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
 
 
 @dataclass
