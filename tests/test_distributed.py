@@ -4,6 +4,7 @@ final weights, so we can check the replicas stayed in sync."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import torch.distributed
 from translate.checkpoint import load_checkpoint
 from translate.testing import tiny_overrides
 from translate.testing.cli_check import write_config
+from translate.testing.contract import assert_same_tensors
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason="torch.distributed with the gloo backend is not available in this torch build")
@@ -58,6 +60,24 @@ def test_two_process_gloo_run(tmp_path, tiny_flags, unpaired_dir, fixtures_dir, 
     # shards, so identical replicas mean the gradients were averaged.)
     assert any(not torch.equal(v, load_checkpoint(run / "checkpoints" / "step_000002.pt")["networks"]["G_AB"][k])
                for k, v in ckpt["networks"]["G_AB"].items())
+
+    # A preempted multi-process job resumes exactly: as if it stopped after step 2, torchrun again.
+    resumed, probe2 = tmp_path / "resumed", tmp_path / "probe2"
+    shutil.copytree(run, resumed)
+    (resumed / "checkpoints" / "step_000004.pt").unlink()
+    probe2.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+           str(fixtures_dir / "ddp_fit.py"), "--resume", str(resumed), "--quiet"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe2), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    again = load_checkpoint(resumed / "checkpoints" / "step_000004.pt")
+    # Each process's image pools and random state are checkpointed (rank 0's as `extra`/`rng`),
+    # and a resume gives every process its own back.
+    assert len(ckpt["other_ranks"]) == 1 and ckpt["other_ranks"][0]["extra"]["pool_A"]
+    for part in ("networks", "optimizers", "extra", "other_ranks"):
+        assert_same_tensors({part: ckpt[part]}, {part: again[part]}, "resumed")
 
 
 @pytest.mark.parametrize("model, extra", [

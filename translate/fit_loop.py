@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -104,8 +105,10 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
     optimizers, schedulers = model.configure_optimizers()
     engine.attach(optimizers, schedulers)
     start = 0
+    own = None  # this process's random state and extra state in the checkpoint
     if ckpt is not None:
-        start = _restore(ckpt, ckpt_path, model, engine)
+        own = _own_state(ckpt, dist)
+        start = _restore(ckpt, ckpt_path, model, engine, own)
     engine.prepare(model)
 
     # -- run directory (rank 0 creates it, the others learn its name) -----------------------------
@@ -139,8 +142,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
             progress.message(f"the run already finished its {tc.steps} steps: nothing to train")
         hooks.fit_start(run=run)
 
-    if ckpt is not None:
-        restore_rng(ckpt["rng"])  # last: everything above may have drawn random numbers
+    if own is not None:
+        restore_rng(own["rng"])  # last: everything above may have drawn random numbers
     batches = _batches(dataset, tc, dist, device, start, steps_per_epoch)
     sums: dict[str, float] = {}
     count, data_time, t_log = 0, 0.0, time.perf_counter()
@@ -172,6 +175,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1
                 progress.update(done, metrics)
+                checkpoint_now = (tc.checkpoint_every and done % tc.checkpoint_every == 0) or done == tc.steps
+                others = _gather_other_ranks(model, dist) if checkpoint_now and dist.enabled else None
                 if not dist.is_main:
                     continue
                 if done % tc.log_every == 0 or done == tc.steps:
@@ -189,8 +194,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
                     write_index(run_dir, title)
                 if (tc.sample_every and done % tc.sample_every == 0) or done == tc.steps:
                     _save_samples(model, sample_batch, engine, run, done, hooks)
-                if (tc.checkpoint_every and done % tc.checkpoint_every == 0) or done == tc.steps:
-                    last_ckpt = _save(model, engine, config, info, done, ckpt_dir, tc.keep_checkpoints)
+                if checkpoint_now:
+                    last_ckpt = _save(model, engine, config, info, done, ckpt_dir, tc.keep_checkpoints, others)
                     hooks.checkpoint_saved(run=run, step=done, path=last_ckpt)
         status = "completed"
     except KeyboardInterrupt:
@@ -258,7 +263,7 @@ def _apply_resume_overrides(config: RunConfig, overrides: dict, model_cls) -> No
             raise ConfigError(f"unknown option {key!r}")
 
 
-def _restore(ckpt: dict, path: Path, model, engine) -> int:
+def _restore(ckpt: dict, path: Path, model, engine, own: dict) -> int:
     load_networks(model, ckpt, path)
     for name, opt in engine.optimizers.items():
         opt.load_state_dict(ckpt["optimizers"][name])
@@ -266,7 +271,7 @@ def _restore(ckpt: dict, path: Path, model, engine) -> int:
         sched.load_state_dict(ckpt["schedulers"][name])
     if engine.scaler is not None and ckpt.get("scaler"):
         engine.scaler.load_state_dict(ckpt["scaler"])
-    model.load_extra_state(ckpt.get("extra", {}))
+    model.load_extra_state(own["extra"])
     newer = [p for s, p in step_checkpoints(path.parent) if s > ckpt["step"]]
     if newer:
         raise CheckpointError(f"--resume {path}: the run has newer checkpoints ({newer[-1].name}); resuming "
@@ -274,7 +279,44 @@ def _restore(ckpt: dict, path: Path, model, engine) -> int:
     return int(ckpt["step"])
 
 
-def _save(model, engine, config, info, step, ckpt_dir: Path, keep: int) -> Path:
+def _process_state(model) -> dict:
+    """What differs between the processes of a DDP run: random state and extra state (image pools)."""
+    return {"rng": capture_rng(), "extra": _to_cpu(model.extra_state())}
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _gather_other_ranks(model, dist) -> list | None:
+    """On every process (a collective): rank 0 gets the process states of ranks 1..N-1, so a
+    resume gives each process its own image pools and random state back."""
+    states = [None] * dist.world_size if dist.is_main else None
+    torch.distributed.gather_object(_process_state(model), states, dst=0)
+    return states[1:] if dist.is_main else None
+
+
+def _own_state(ckpt: dict, dist) -> dict:
+    """This process's state in a checkpoint: rank 0's is the checkpoint's own `rng`/`extra`,
+    rank r's is `other_ranks[r - 1]`. Without states for this world size (another number of
+    processes, or a checkpoint saved on Ctrl-C/SIGTERM) every process starts from rank 0's."""
+    others = ckpt.get("other_ranks") or []
+    if dist.rank > 0 and len(others) == dist.world_size - 1:
+        return others[dist.rank - 1]
+    if dist.enabled and dist.is_main and len(others) != dist.world_size - 1:
+        print(f"note: the checkpoint holds the state of {len(others) + 1} process(es), this run has "
+              f"{dist.world_size}: every process continues from rank 0's image pools and random state, "
+              f"so the resume is not bit-exact", file=sys.stderr)
+    return {"rng": ckpt["rng"], "extra": ckpt.get("extra", {})}
+
+
+def _save(model, engine, config, info, step, ckpt_dir: Path, keep: int, other_ranks: list | None = None) -> Path:
     payload = {
         "toolkit_version": __version__,
         "plugin": model.name,
@@ -286,9 +328,10 @@ def _save(model, engine, config, info, step, ckpt_dir: Path, keep: int) -> Path:
         "optimizers": {n: o.state_dict() for n, o in engine.optimizers.items()},
         "schedulers": {n: s.state_dict() for n, s in engine.schedulers.items()},
         "scaler": engine.scaler.state_dict() if engine.scaler is not None else None,
-        "extra": model.extra_state(),
-        "rng": capture_rng(),
+        **_process_state(model),  # rank 0's "rng" and "extra"
     }
+    if other_ranks:
+        payload["other_ranks"] = other_ranks
     path = save_checkpoint(ckpt_dir / f"step_{step:06d}.pt", payload)
     prune(ckpt_dir, keep)
     return path

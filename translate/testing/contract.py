@@ -64,17 +64,21 @@ def untrained(before: dict, after: dict) -> list[str]:
     return [n for n in before if all(torch.equal(before[n][k], after[n][k]) for k in before[n])]
 
 
-def assert_same_tensors(a: dict, b: dict, where=""):
-    assert a.keys() == b.keys(), f"{where}: keys differ ({sorted(a)} vs {sorted(b)})"
-    for key in a:
-        if isinstance(a[key], dict):
+def assert_same_tensors(a, b, where=""):
+    """Equal nested state: dicts, lists and tuples of tensors (equal exactly) and plain values."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), \
+            f"{where}: keys differ ({sorted(a)} vs {sorted(b) if isinstance(b, dict) else b!r})"
+        for key in a:
             assert_same_tensors(a[key], b[key], f"{where}/{key}")
-        elif isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), f"{where}/{key} differs"
-        elif isinstance(a[key], list) and a[key] and isinstance(a[key][0], torch.Tensor):
-            assert len(a[key]) == len(b[key]) and all(torch.equal(x, y) for x, y in zip(a[key], b[key])), where
-        else:
-            assert a[key] == b[key], f"{where}/{key}: {a[key]!r} != {b[key]!r}"
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tensors(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 class CaptureWeights:
