@@ -28,6 +28,8 @@ class Distributed:
     world_size: int = 1
     rank: int = 0
     local_rank: int = 0
+    # For collectives of pickled CPU objects: a gloo group beside NCCL (None: the default group).
+    cpu_group: object = None
 
     @property
     def enabled(self) -> bool:
@@ -69,12 +71,14 @@ def select_device(requested: str, dist: Distributed) -> torch.device:
 
 
 def init_process_group(dist: Distributed, device: torch.device) -> None:
-    if not dist.enabled or torch.distributed.is_initialized():
+    if not dist.enabled:
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    torch.distributed.init_process_group(backend=backend)
+    if not torch.distributed.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if torch.distributed.get_backend() != "gloo":  # every process gets here: new_group is a collective
+        dist.cpu_group = torch.distributed.new_group(backend="gloo")
 
 
 class Engine:

@@ -298,7 +298,7 @@ def _gather_other_ranks(model, dist) -> list | None:
     """On every process (a collective): rank 0 gets the process states of ranks 1..N-1, so a
     resume gives each process its own image pools and random state back."""
     states = [None] * dist.world_size if dist.is_main else None
-    torch.distributed.gather_object(_process_state(model), states, dst=0)
+    torch.distributed.gather_object(_process_state(model), states, dst=0, group=dist.cpu_group)
     return states[1:] if dist.is_main else None
 
 
