@@ -3,7 +3,9 @@
 A checkpoint never runs code: loading refuses anything but tensors and plain data. It carries
 the format version, plugin name and version, the resolved config, every network / optimizer /
 scheduler / scaler state, the model's extra state (image pools), the step and the RNG states,
-so `--resume`, `translate export` and `translate evaluate` need no training flags.
+so `--resume`, `translate export` and `translate evaluate` need no training flags. A DDP run's
+checkpoint adds `other_ranks`: the RNG and extra states of processes 1..N-1 (rank 0's are the
+top-level ones), so each process of a resumed run continues with its own.
 """
 from __future__ import annotations
 
