@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", metavar="DOMAIN",
                         help="multi-domain models: the target domain by name (attribute models: "
                              "comma-separated attributes to switch on); the model's metadata lists them")
+    parser.add_argument("--resize", type=int, metavar="N",
+                        help="image-to-image and multi-domain models: scale each input so its shorter side is N "
+                             "pixels first, e.g. the training size in the model's metadata (default: as it is)")
     parser.add_argument("--label", metavar="NAME",
                         help="generate models: the class to generate, by name (the model's metadata lists them)")
     parser.add_argument("--count", type=int, metavar="N",
@@ -102,6 +105,8 @@ def run(args) -> int:
     for dest, (flag, tasks) in TASK_FLAGS.items():
         if getattr(args, dest, None) not in (None, False) and task not in tasks:
             raise ConfigError(f"{flag} is for {' / '.join(tasks)} models; {model_path.name} is an {task} model")
+    if getattr(args, "resize", None) is not None and args.resize < 1:
+        raise ConfigError(f"--resize {args.resize}: expected a positive number of pixels")
     return RUNNERS[task](args, model_path, meta)
 
 
@@ -124,7 +129,8 @@ def run_image_to_image(args, model_path: Path, meta: dict, **call_options) -> in
     output.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(files), CHUNK):
         chunk = slice(start, start + CHUNK)
-        for image, target in zip(model([str(f) for f in files[chunk]], **call_options), targets[chunk]):
+        for image, target in zip(model([str(f) for f in files[chunk]], resize=args.resize, **call_options),
+                                 targets[chunk]):
             save_png(image, target)
             print(target)
     print(f"translated {len(files)} image{'s' if len(files) != 1 else ''} with {model_path.name} "
@@ -139,7 +145,8 @@ RUNNERS = {"image-to-image": run_image_to_image, "multi-domain": run_multi_domai
 TASK_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {"to": ("--to", ("multi-domain",)),
                                                        "label": ("--label", ("generate",)),
                                                        "count": ("--count", ("generate",)),
-                                                       "seed": ("--seed", ("generate",))}
+                                                       "seed": ("--seed", ("generate",)),
+                                                       "resize": ("--resize", ("image-to-image", "multi-domain"))}
 
 
 def save_png(image, target: Path) -> None:

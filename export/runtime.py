@@ -162,12 +162,19 @@ class ImageToImage(Task):
         if list(norm.get("range", [-1, 1])) != [-1, 1]:
             raise ExportError(f"{model.path}: unsupported normalization {norm!r} (this runtime feeds [-1, 1])")
 
-    def __call__(self, images, *, batch_size: int = 8, **options):
+    def __call__(self, images, *, batch_size: int = 8, resize: int | None = None, **options):
         """A PIL image, a uint8 array or a path -> a PIL image; a list of those -> a list.
-        `options` go to `_feeds` (a task's further inputs, e.g. the target domain)."""
+        `resize`: scale each image so its shorter side has this many pixels first (a photo much
+        larger than the training images is otherwise translated at a scale the model never saw,
+        and needs memory in proportion); the output has that size. `options` go to `_feeds` (a
+        task's further inputs, e.g. the target domain)."""
+        if resize is not None and (not isinstance(resize, int) or resize < 1):
+            raise ConfigError(f"resize: expected a positive number of pixels, got {resize!r}")
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         arrays = [self._to_uint8(item, i) for i, item in enumerate(items)]
+        if resize is not None:
+            arrays = [resize_shorter_side(arr, resize) for arr in arrays]
         outputs: list[np.ndarray | None] = [None] * len(arrays)
         # Same-size images share a batch (the graph is batch-dynamic); others run apart.
         by_size: dict[tuple[int, int], list[int]] = {}
@@ -247,9 +254,9 @@ class MultiDomain(ImageToImage):
             raise ExportError(f"{model.path}: a multi-domain model's metadata must list its domains")
         self.target_name = next(i.name for i in model.session.get_inputs() if i.name != self.input_name)
 
-    def __call__(self, images, to, *, batch_size: int = 8):
+    def __call__(self, images, to, *, batch_size: int = 8, resize: int | None = None):
         self.target_vector(to)  # an unknown name fails before any image is decoded
-        return super().__call__(images, batch_size=batch_size, to=to)
+        return super().__call__(images, batch_size=batch_size, resize=resize, to=to)
 
     def target_vector(self, to) -> np.ndarray:
         return domain_vector(self.domains, self.multi_label, to, self.model.path.name)
@@ -277,6 +284,14 @@ def domain_vector(domains: list[str], multi_label: bool, to, where: str) -> np.n
     vec = np.zeros(len(domains), np.float32)
     vec[[domains.index(n) for n in names]] = 1.0
     return vec
+
+
+def resize_shorter_side(arr: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 HxW(xC) image scaled (bicubic) so that its shorter side is `size` pixels."""
+    h, w = arr.shape[:2]
+    scale = size / min(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return arr if new == (w, h) else np.asarray(Image.fromarray(arr).resize(new, Image.BICUBIC))
 
 
 def _to_pil(arr: np.ndarray) -> Image.Image:

@@ -297,6 +297,8 @@ def test_predict_writes_csv_and_json_and_refuses_to_overwrite(exported, run_cli,
     assert code == 0, err
     code, _, err = run_cli("predict", onnx_file, folder, "--output", out, "--to", "x")
     assert code != 0 and "--to" in err
+    code, _, err = run_cli("predict", onnx_file, folder, "--output", out, "--resize", "16")
+    assert code != 0 and "--resize is for image-to-image / multi-domain models" in err
 
 
 def test_evaluate_reports_target_source_and_domain_accuracy(exported, run_cli):

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from translate.errors import DataError, ExportError
+from translate.errors import ConfigError, DataError, ExportError
 from translate.export import predict, runtime
 from translate.export.onnx_export import export_model, verification_size
 from translate.model import ExportSpec
@@ -207,6 +207,18 @@ def test_runtime_pads_odd_sizes_and_crops_back(exported):
     assert np.abs(np.asarray(out).astype(int) - expected).max() <= 1
 
 
+def test_runtime_resize_scales_the_shorter_side_first(exported):
+    _, path, _ = exported
+    model = runtime.load(path)
+    img = np.random.default_rng(2).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    outs = model([img, img[:, :90]], resize=30)
+    assert [o.size for o in outs] == [(50, 30), (30, 40)]
+    small = np.asarray(Image.fromarray(img).resize((50, 30), Image.BICUBIC))
+    assert np.array_equal(np.asarray(outs[0]), np.asarray(model(small)))   # = resizing it yourself
+    with pytest.raises(ConfigError, match="resize: expected a positive number of pixels, got 0"):
+        model(img, resize=0)
+
+
 def test_runtime_converts_grayscale_rgba_paths_and_lists(exported, tmp_path):
     _, path, _ = exported
     model = runtime.load(path, providers=["CPUExecutionProvider"])
@@ -305,6 +317,16 @@ def test_predict_writes_one_png_per_input_and_refuses_to_overwrite(exported, ima
     assert (out / "red.png").read_bytes() == b"mine"
     assert _predict(path, folder, "--overwrite", "-o", out) == 0
     assert (out / "red.png").read_bytes() == before
+
+
+def test_predict_resize(exported, images, tmp_path):
+    _, path, _ = exported
+    folder, single = images
+    assert _predict(path, single, "--resize", "18", "-o", tmp_path / "out") == 0
+    assert Image.open(tmp_path / "out" / "blue.png").size == (18, 62)      # 9x31 -> shorter side 18
+    with pytest.raises(ConfigError, match="--resize 0: expected a positive number of pixels"):
+        _predict(path, single, "--resize", "0", "-o", tmp_path / "out0")
+    assert not (tmp_path / "out0").exists()
 
 
 def test_predict_validates_every_input_before_writing(exported, images, tmp_path):

@@ -191,6 +191,10 @@ def test_predict_takes_the_target_domain_by_name(exported, run_cli, png, tmp_pat
     assert code == 0, err
     with Image.open(tmp_path / "out" / "a.png") as result:
         assert result.size == (32, 32)
+    code, out, err = run_cli("predict", onnx_file, image, "--to", "dog", "--resize", "16", "--output", tmp_path / "small")
+    assert code == 0, err
+    with Image.open(tmp_path / "small" / "a.png") as result:
+        assert result.size == (16, 16)
 
 
 @pytest.mark.parametrize("args, message", [
