@@ -15,6 +15,7 @@ from PIL import Image
 
 from translate import metrics as metrics_module
 from translate.checkpoint import load_checkpoint
+from translate.testing.contract import assert_same_tensors
 
 STEPS = 4
 
@@ -157,38 +158,34 @@ def test_resuming_a_finished_run_does_nothing_more(e2e, run_cli, digests):
     assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e"]
 
 
+def resume_after_step_2(e2e, run_cli, copy, *flags) -> tuple[dict, dict]:
+    """Resume a copy of the e2e run as if it had stopped after step 2; (its step-4 checkpoint,
+    the uninterrupted run's)."""
+    shutil.copytree(e2e.run, copy)
+    (copy / "checkpoints" / "step_000004.pt").unlink()
+    code, _, err = run_cli("fit", "--resume", copy, *flags)
+    assert code == 0, err
+    return (load_checkpoint(copy / "checkpoints" / "step_000004.pt"),
+            load_checkpoint(e2e.run / "checkpoints" / "step_000004.pt"))
+
+
 def test_a_resumed_run_continues_its_own_directory(e2e, run_cli):
     stopped = e2e.runs / "stopped"
-    shutil.copytree(e2e.run, stopped)
-    (stopped / "checkpoints" / "step_000004.pt").unlink()        # as if it stopped after step 2
-    code, _, err = run_cli("fit", "--resume", stopped, "--log-every", 2)  # logging may change
-    assert code == 0, err
+    resumed, uninterrupted = resume_after_step_2(e2e, run_cli, stopped, "--log-every", 2)  # logging may change
     assert sorted(p.name for p in e2e.runs.iterdir()) == ["e2e", "stopped"]   # no new run directory
-    assert (stopped / "checkpoints" / "step_000004.pt").is_file()
     last = json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == STEPS
-    a = load_checkpoint(e2e.run / "checkpoints" / "step_000004.pt")
-    b = load_checkpoint(stopped / "checkpoints" / "step_000004.pt")
-    assert b["config"]["train"]["log_every"] == 2
-    for net in a["networks"]:
-        for key, value in a["networks"][net].items():
-            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"
+    assert resumed["config"]["train"]["log_every"] == 2
+    assert_same_tensors(resumed["networks"], uninterrupted["networks"], "networks")
 
 
 def test_data_loader_workers_do_not_change_the_training(e2e, run_cli):
     """Crops, flips and order depend on (seed, epoch, index) only: resuming the run that trained
     without workers with 2 worker processes (the CUDA default is 4) gives the same weights."""
-    workers = e2e.base / "other-runs" / "workers"   # e2e.runs holds only what its own tests expect
-    shutil.copytree(e2e.run, workers)
-    (workers / "checkpoints" / "step_000004.pt").unlink()
-    code, _, err = run_cli("fit", "--resume", workers, "--num-workers", 2)
-    assert code == 0, err
-    a = load_checkpoint(e2e.run / "checkpoints" / "step_000004.pt")
-    b = load_checkpoint(workers / "checkpoints" / "step_000004.pt")
-    assert b["config"]["train"]["num_workers"] == 2
-    for net in a["networks"]:
-        for key, value in a["networks"][net].items():
-            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key}"
+    copy = e2e.base / "other-runs" / "workers"   # e2e.runs holds only what its own tests expect
+    resumed, uninterrupted = resume_after_step_2(e2e, run_cli, copy, "--num-workers", 2)
+    assert resumed["config"]["train"]["num_workers"] == 2
+    assert_same_tensors(resumed["networks"], uninterrupted["networks"], "networks")
 
 
 def test_unpaired_held_out_folders_train_and_evaluate_cycle_reconstructions(run_cli, tiny_flags, png, tmp_path):
