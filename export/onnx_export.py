@@ -152,7 +152,12 @@ def _to_onnx(spec: ExportSpec, module, inputs: tuple, opset: int, filename: str,
                 module, inputs, dynamo=True, opset_version=opset, input_names=list(spec.input_names),
                 output_names=list(spec.output_names), dynamic_shapes=dynamic_shapes,
                 optimize=True, external_data=False, verbose=False)
-        return program.model_proto
+        proto = program.model_proto
+        # Below its native opset 18 (and for opsets it cannot convert to) it keeps 18, silently.
+        if _opset_of(proto) == opset:
+            return proto
+        log(f"{filename}: the torch.export-based exporter wrote opset {_opset_of(proto)}, not {opset}; "
+            f"using the TorchScript exporter")
     except Exception as exc:  # torch.export raises many types (UserError, Unsupported, ...)
         log(f"{filename}: the torch.export-based exporter failed ({_reason(exc)}); "
             f"using the TorchScript exporter")
@@ -164,9 +169,12 @@ def _to_onnx(spec: ExportSpec, module, inputs: tuple, opset: int, filename: str,
                               dynamic_axes={k: dict(v) for k, v in spec.dynamic_axes.items()},
                               do_constant_folding=True)
         except Exception as exc:
-            raise ExportError(f"{filename}: torch.onnx could not export the module "
+            raise ExportError(f"{filename}: torch.onnx could not export the module at opset {opset} "
                               f"({type(exc).__name__}: {exc})") from exc
-        return onnx.load(str(path))
+        proto = onnx.load(str(path))
+    if _opset_of(proto) != opset:
+        raise ExportError(f"{filename}: asked for opset {opset}, torch.onnx wrote opset {_opset_of(proto)}")
+    return proto
 
 
 def _check_graph_io(proto: onnx.ModelProto, spec: ExportSpec, filename: str) -> None:

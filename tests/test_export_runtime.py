@@ -172,6 +172,23 @@ def test_export_falls_back_to_torchscript_when_torch_export_fails(tmp_path, capf
     assert "def forward" not in capfd.readouterr().err  # torch's partial-graph dump is kept quiet
 
 
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_export_writes_the_opset_asked_for(tmp_path, opset):
+    """torch's default exporter keeps opset 18 for anything lower (an app on an older onnxruntime
+    asks for 13 or 17): those go through the TorchScript exporter instead."""
+    logs: list[str] = []
+    [path] = export_model(Exportable(StandIn()), tmp_path, base_metadata=BASE, opset=opset, log=logs.append)
+    proto = onnx.load(str(path))
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    assert runtime.read_metadata(path)["opset"] == opset and any("max abs error" in line for line in logs)
+
+
+def test_an_opset_no_exporter_can_write_is_an_error_that_writes_nothing(tmp_path):
+    with pytest.raises(ExportError, match=r"A2B\.onnx: torch\.onnx could not export the module at opset 99"):
+        export_model(Exportable(StandIn()), tmp_path, base_metadata=BASE, opset=99, log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_gives_every_submodule_its_own_mode_back(tmp_path):
     """A spec's module is often a fresh wrapper (training mode) around a model's networks (eval
     mode): after the export those networks must still be in eval mode, their dropout off."""

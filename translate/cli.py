@@ -92,7 +92,9 @@ def cmd_export(argv: list[str]) -> int:
     p = Parser(prog="translate export", description="Write verified ONNX files of a run's inference modules.")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--output", "-o", help="output folder (default: RUN/exports)")
-    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--opset", type=int, default=18,
+                   help="ONNX opset (default 18; 13-17 for an older onnxruntime go through torch's TorchScript "
+                        "exporter; the file is verified either way)")
     p.add_argument("--no-winograd", action="store_true",
                    help="keep the 3x3 convolutions as plain Conv nodes (default: Winograd F(4x4, 3x3), "
                         "faster in onnxruntime on the CPU, within ~1e-5 of Conv)")
