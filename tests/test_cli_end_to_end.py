@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from translate import metrics as metrics_module
+from translate.export import runtime
 from translate.checkpoint import load_checkpoint
 from translate.testing.contract import assert_same_tensors
 
@@ -121,6 +122,25 @@ def test_evaluating_an_earlier_checkpoint_keeps_the_runs_final_numbers(e2e, run_
     after = digests(run)
     assert after.pop("evaluations/step_000002.json") and after == before    # eval.json (step 4) untouched
     assert json.loads((run / "eval.json").read_text())["step"] == STEPS
+
+
+def test_exporting_an_earlier_checkpoint_keeps_the_runs_final_exports(e2e, run_cli, digests):
+    run = e2e.base / "copy" / "exported"
+    shutil.copytree(e2e.run, run)
+    before = digests(run)
+    code, out, err = run_cli("export", run / "checkpoints" / "step_000002.pt")
+    assert code == 0, err
+    earlier = run / "exports" / "step_000002"
+    assert sorted(p.name for p in earlier.iterdir()) == ["A2B.onnx", "B2A.onnx"] and str(earlier / "A2B.onnx") in out
+    after = digests(run)
+    assert {k: v for k, v in after.items() if not k.startswith("exports/step_000002/")} == before
+    assert runtime.read_metadata(earlier / "A2B.onnx")["step"] == 2
+    assert runtime.read_metadata(run / "exports" / "A2B.onnx")["step"] == STEPS
+
+
+def test_the_exports_of_fit_name_their_checkpoint_step(tiny_run):
+    for name in ("A2B.onnx", "B2A.onnx"):
+        assert runtime.read_metadata(tiny_run.run_dir / "exports" / name)["step"] == tiny_run.step
 
 
 # -- around an existing run (in process) -----------------------------------------------------------

@@ -106,7 +106,10 @@ def cmd_export(argv: list[str]) -> int:
 
     path, ckpt, cls, config = load_run(args.run)
     model = build_model(cls, config, ckpt)
-    out = Path(args.output) if args.output else run_dir_of(path) / "exports"
+    if args.output:
+        out = Path(args.output)
+    else:  # an earlier checkpoint's files go beside the run's final ones, not over them
+        out = run_dir_of(path) / "exports" / (path.stem if is_earlier_checkpoint(path) else "")
     from translate.export.onnx_export import export_model
 
     meta = {**export_metadata(model, config), "step": ckpt["step"]}
@@ -187,12 +190,19 @@ def evaluation_file(checkpoint: Path) -> Path:
     """Where `evaluate` keeps a checkpoint's metrics: the run's eval.json holds its latest
     checkpoint's (as `fit` writes it); an earlier checkpoint's go to evaluations/<name>.json, so
     evaluating one never overwrites the run's final numbers."""
-    from translate.checkpoint import run_dir_of, step_checkpoints
+    from translate.checkpoint import run_dir_of
+
+    if is_earlier_checkpoint(checkpoint):
+        return run_dir_of(checkpoint) / "evaluations" / f"{Path(checkpoint).stem}.json"
+    return run_dir_of(checkpoint) / "eval.json"
+
+
+def is_earlier_checkpoint(checkpoint: Path) -> bool:
+    """A step checkpoint of a run that has a later one (whose results are the run's own)."""
+    from translate.checkpoint import step_checkpoints
 
     checkpoint = Path(checkpoint).resolve()
-    if checkpoint in [p for _, p in step_checkpoints(checkpoint.parent)[:-1]]:   # paths under a resolved folder
-        return run_dir_of(checkpoint) / "evaluations" / f"{checkpoint.stem}.json"
-    return run_dir_of(checkpoint) / "eval.json"
+    return checkpoint in [p for _, p in step_checkpoints(checkpoint.parent)[:-1]]   # paths under a resolved folder
 
 
 # -- predict ------------------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
     if dist.is_main:
         with engine.unwrapped(model):
             if tc.export:
-                result.exports = export_from_model(model, config, run_dir / "exports", log=progress.message)
+                result.exports = export_from_model(model, config, run_dir / "exports", done, log=progress.message)
             split = held_out_split(kind_cls, root)
             if split:
                 result.evaluation = evaluate_model(model, kind_cls, root, config, device, split)
@@ -438,11 +438,11 @@ def export_metadata(model, config: RunConfig) -> dict:
     }
 
 
-def export_from_model(model, config: RunConfig, out_dir: Path, log=print) -> list[Path]:
+def export_from_model(model, config: RunConfig, out_dir: Path, step: int, log=print) -> list[Path]:
     # export_model moves each exported module to CPU and back, and creates out_dir.
     from translate.export.onnx_export import export_model
 
-    return export_model(model, out_dir, base_metadata=export_metadata(model, config), log=log)
+    return export_model(model, out_dir, base_metadata={**export_metadata(model, config), "step": step}, log=log)
 
 
 def evaluate_model(model, kind_cls, root: Path, config: RunConfig, device, split: str = "test") -> dict:
