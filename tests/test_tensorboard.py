@@ -44,6 +44,12 @@ def test_losses_and_learning_rates_are_scalars_per_logged_step(events):
     assert [s.value for s in scalars] == pytest.approx([r["G_AB"] for r in logged], rel=1e-6)
 
 
+def test_metric_tags_are_grouped():
+    from translate.plugins.tensorboard import tag
+
+    assert [tag(k) for k in ("lr_G", "it_s", "loss_scale", "D_A")] == ["lr/G", "speed/it_s", "amp/loss_scale", "train/D_A"]
+
+
 def test_sample_grids_are_images(events):
     result, acc = events
     images = acc.Images("samples")

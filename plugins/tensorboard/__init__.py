@@ -25,11 +25,14 @@ def translate_inactive() -> str | None:
 
 
 def tag(metric: str) -> str:
-    """metrics.jsonl keys -> TensorBoard tags, grouped: lr_G -> lr/G, it_s -> speed/it_s, D_A -> train/D_A."""
+    """metrics.jsonl keys -> TensorBoard tags, grouped: lr_G -> lr/G, it_s -> speed/it_s,
+    loss_scale -> amp/loss_scale, D_A -> train/D_A."""
     if metric.startswith("lr_"):
         return f"lr/{metric[3:]}"
     if metric in ("it_s", "data_s"):
         return f"speed/{metric}"
+    if metric == "loss_scale":  # fp16's gradient scaler
+        return "amp/loss_scale"
     return f"train/{metric}"
 
 
