@@ -91,7 +91,8 @@ def cmd_fit(argv: list[str]) -> int:
 def cmd_export(argv: list[str]) -> int:
     p = Parser(prog="translate export", description="Write verified ONNX files of a run's inference modules.")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
-    p.add_argument("--output", "-o", help="output folder (default: RUN/exports)")
+    p.add_argument("--output", "-o", help="output folder (default: RUN/exports; RUN/exports/step_NNNNNN for a "
+                                           "checkpoint earlier than the run's latest)")
     p.add_argument("--opset", type=int, default=18,
                    help="ONNX opset (default 18; 13-17 for an older onnxruntime go through torch's TorchScript "
                         "exporter; the file is verified either way)")
