@@ -22,6 +22,15 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torc
                                 reason="torch.distributed with the gloo backend is not available in this torch build")
 
 
+def torchrun(fixtures_dir, *args, cwd, env):
+    """The DDP worker script (tests/fixtures/ddp_fit.py: `translate fit ARGS`) in 2 gloo processes."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+           str(fixtures_dir / "ddp_fit.py"), *map(str, args)]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,13 +40,8 @@ def free_port() -> int:
 def test_two_process_gloo_run(tmp_path, tiny_flags, unpaired_dir, fixtures_dir, subprocess_env):
     out, probe = tmp_path / "runs", tmp_path / "probe"
     probe.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           str(fixtures_dir / "ddp_fit.py"), *tiny_flags, "--steps", "4", "--batch-size", "1",
-           "--checkpoint-every", "2", "--data", str(unpaired_dir), "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe), capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(fixtures_dir, *tiny_flags, "--steps", 4, "--batch-size", 1, "--checkpoint-every", 2,
+             "--data", unpaired_dir, "--out", out, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe))
 
     # Rank 0 alone writes: exactly one run directory, one metrics line per step.
     runs = list(out.iterdir())
@@ -66,12 +70,7 @@ def test_two_process_gloo_run(tmp_path, tiny_flags, unpaired_dir, fixtures_dir, 
     shutil.copytree(run, resumed)
     (resumed / "checkpoints" / "step_000004.pt").unlink()
     probe2.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           str(fixtures_dir / "ddp_fit.py"), "--resume", str(resumed), "--quiet"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe2), capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(fixtures_dir, "--resume", resumed, "--quiet", cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe2))
     again = load_checkpoint(resumed / "checkpoints" / "step_000004.pt")
     # Each process's image pools and random state are checkpointed (rank 0's as `extra`/`rng`),
     # and a resume gives every process its own back.
@@ -93,13 +92,9 @@ def test_other_model_families_keep_their_replicas_in_sync(model, extra, tmp_path
     out, probe = tmp_path / "runs", tmp_path / "probe"
     probe.mkdir()
     config = write_config(tmp_path / "tiny.yaml", tiny_overrides(cls, steps=4, checkpoint_every=2, **extra))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           str(fixtures_dir / "ddp_fit.py"), "--plugin", f"ddp_probe_{model}", "--config", str(config),
-           "--data", str(data_for_kind(cls.dataset_kind)), "--out", str(out), "--quiet"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(DDP_PROBE_DIR=probe), capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(fixtures_dir, "--plugin", f"ddp_probe_{model}", "--config", config, "--data",
+             data_for_kind(cls.dataset_kind), "--out", out, "--quiet", cwd=tmp_path,
+             env=subprocess_env(DDP_PROBE_DIR=probe))
     ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert all(all(s["wrapped"].values()) for s in ranks), "every trained network runs under DDP"
     (run,) = out.iterdir()
