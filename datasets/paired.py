@@ -26,10 +26,11 @@ SPLITS = ("train", "val", "test")
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+    """(width, height) as decoded (upright), from the file header, without decoding the pixels."""
     try:
         with Image.open(path) as img:
-            return img.size
+            turned = img.getexif().get(0x0112) in (5, 6, 7, 8)   # EXIF orientations with a quarter turn
+            return img.size[::-1] if turned else img.size
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
 

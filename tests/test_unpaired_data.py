@@ -96,6 +96,21 @@ def test_grayscale_rgba_and_16bit_are_converted(tmp_path):
         assert torch.allclose(by_name["gray.png"]["B"], torch.tensor(1.0))
 
 
+def test_a_photo_tagged_with_an_exif_orientation_is_turned_upright(tmp_path):
+    """A phone stores a portrait photo as a landscape JPEG with Orientation 6 (turn 90 degrees
+    clockwise to view); decoding gives the image as the user sees it."""
+    from translate.imageio import load_image
+
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :20] = 255                                  # left half white as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6                                      # Orientation: rotate 90 CW to display
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = load_image(tmp_path / "phone.jpg")
+    assert upright.shape == (40, 20, 3)                   # portrait
+    assert upright[:15].mean() > 200 and upright[25:].mean() < 50   # the white half is now on top
+
+
 def test_corrupt_image_is_named(tree):
     (tree / "trainA" / "a1.png").write_bytes(b"this is not a png")
     ds = UnpairedDataset(tree, image_size=SIZE)

@@ -1,14 +1,15 @@
 """Image decoding shared by training data and the torch-free runtime (numpy + pillow only).
 
 Every image becomes uint8 HxWxC with the requested channel count, so grayscale, palette,
-RGBA and 16-bit files all work; what cannot be converted is an error naming the file.
+RGBA and 16-bit files all work, and photos tagged with an EXIF orientation are turned upright;
+what cannot be converted is an error naming the file.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from translate.errors import DataError
 
@@ -64,7 +65,8 @@ def load_image(path, channels: int = 3) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            return convert_image(img, channels, path)
+            # Cameras and phones store a photo as shot and tag how to turn it upright.
+            return convert_image(ImageOps.exif_transpose(img), channels, path)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file does not exist") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
