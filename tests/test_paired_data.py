@@ -81,6 +81,21 @@ def test_pairs_that_differ_in_size_are_named(tmp_path):
         PairedDataset(root, "train", image_size=32)
 
 
+def test_sizes_are_compared_upright(tmp_path):
+    """A phone photo stored 48x40 with EXIF Orientation 6 is 40x48 upright: it pairs with a
+    40x48 partner, not with a 48x40 one."""
+    root = write_ab_folders(tmp_path / "data", names=("x",))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (48, 40)).save(root / "A" / "train" / "x.jpg", exif=exif)
+    (root / "A" / "train" / "x.png").unlink()
+    Image.new("RGB", (40, 48)).save(root / "B" / "train" / "x.png")
+    assert len(PairedDataset(root, "train", image_size=32)) == 1
+    Image.new("RGB", (48, 40)).save(root / "B" / "train" / "x.png")
+    with pytest.raises(DataError, match=r"x \(A 40x48, B 48x40\)"):
+        PairedDataset(root, "train", image_size=32)
+
+
 def test_side_by_side_file_with_odd_width_is_named(tmp_path):
     root = make_paired(tmp_path / "data")
     write_png(root / "train" / "odd.png", seed=1, size=(33, 16))
