@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from translate.errors import ConfigError, DataError
-from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image, to_unit_range
+from translate.imageio import list_images, load_image, require_images, to_unit_range
 
 SPLITS = ("train", "test")
 
@@ -91,10 +91,8 @@ def images_per_class(folder: Path, classes: tuple[str, ...], role: str) -> list[
     for d in class_dirs(folder):
         if d.name not in index:
             raise DataError(f"{d}: class {d.name!r} is not a {role} class ({role} classes: {', '.join(classes)})")
-        paths = list_images(d)
         # An empty class folder is a mistake (a failed copy), not a class without examples.
-        if not paths:
-            raise DataError(f"class folder {d} contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        paths = require_images(d, "class folder")
         per_class.append([(p, index[d.name]) for p in paths])
     return per_class
 

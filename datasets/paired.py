@@ -20,7 +20,7 @@ from PIL import Image
 
 from translate.datasets.unpaired import UnpairedDataset, few
 from translate.errors import DataError
-from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image
+from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image, require_images
 
 SPLITS = ("train", "val", "test")
 
@@ -72,9 +72,7 @@ class PairedDataset(UnpairedDataset):
         if not root.is_dir():
             raise DataError(f"data directory {root} " + ("does not exist" if not root.exists() else "is not a directory"))
         if (root / split).is_dir():
-            paths = list_images(root / split)
-            if not paths:
-                raise DataError(f"split folder {root / split} contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            paths = require_images(root / split, "split folder")
             cls._check_side_by_side(paths)
             return True, paths, list(paths)
         dir_a, dir_b = root / "A" / split, root / "B" / split

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
 from translate.errors import ConfigError, DataError  # noqa: E402
-from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image, to_unit_range  # noqa: E402
+from translate.imageio import list_images, load_image, require_images, to_unit_range  # noqa: E402
 from translate.model import DataInfo  # noqa: E402
 
 
@@ -106,11 +106,7 @@ class UnpairedDataset(Dataset):
 
     @staticmethod
     def _images(folder: Path) -> list[Path]:
-        paths = list_images(folder)
-        if not paths:
-            raise DataError(f"domain folder {folder} contains no images "
-                            f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
-        return paths
+        return require_images(folder, "domain folder")
 
     @staticmethod
     def _pair(paths_a, paths_b, dir_a: Path, dir_b: Path) -> tuple[tuple[list, list] | None, str]:

@@ -69,8 +69,18 @@ def test_empty_domain_is_named(tmp_path):
     write(tmp_path / "trainA", "a.png", noise(0))
     (tmp_path / "trainB").mkdir()
     (tmp_path / "trainB" / "readme.txt").write_text("not an image")
-    with pytest.raises(DataError, match=r"trainB contains no images"):
+    with pytest.raises(DataError, match=r"trainB contains no images .*; it holds files of other types \(\.txt\)$"):
         UnpairedDataset(tmp_path)
+
+
+def test_a_domain_with_images_in_a_subfolder_or_of_another_type_says_so(tmp_path):
+    write(tmp_path / "trainA", "a.png", noise(0))
+    write(tmp_path / "trainB" / "zebras", "z.png", noise(1))        # one level too deep
+    (tmp_path / "trainB" / "IMG_0001.HEIC").write_bytes(b"")        # an iPhone photo
+    with pytest.raises(DataError) as info:
+        UnpairedDataset(tmp_path)
+    assert str(info.value).endswith("; it holds subfolders (zebras), which are not searched (put the images "
+                                    "directly in it), and files of other types (.heic)")
 
 
 def test_has_split(tree, tmp_path):

@@ -25,6 +25,25 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
 
 
+def require_images(folder: Path, what: str) -> list[Path]:
+    """list_images(folder), or a DataError naming `what` folder and what it holds instead (a
+    nested folder, or files of another type such as an iPhone's .heic)."""
+    paths = list_images(folder)
+    if paths:
+        return paths
+    entries = [p for p in Path(folder).iterdir() if not p.name.startswith(".")]
+    subdirs = sorted(p.name for p in entries if p.is_dir())
+    others = sorted({p.suffix.lower() or p.name for p in entries if p.is_file()})
+    holds = []
+    if subdirs:
+        holds.append(f"subfolders ({', '.join(subdirs[:5])}{', ...' if len(subdirs) > 5 else ''}), which are "
+                     f"not searched (put the images directly in it)")
+    if others:
+        holds.append(f"files of other types ({', '.join(others[:8])})")
+    raise DataError(f"{what} {folder} contains no images (looked for {', '.join(IMAGE_EXTENSIONS)})"
+                    + (f"; it holds {', and '.join(holds)}" if holds else ""))
+
+
 def _to_8bit(img: Image.Image, path) -> Image.Image:
     """16-bit and float images are rescaled to 8 bits instead of being clipped."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
