@@ -54,4 +54,7 @@ def test_new_plugin_rejects_bad_and_taken_names(tmp_path, run_cli):
     assert code == 2 and "new-plugin 'My-GAN': the name must be a Python identifier in lower case" in err
     code, _, err = run_cli("new-plugin", "cyclegan", "--output", tmp_path)
     assert code == 2 and "a model named 'cyclegan' is already registered" in err
+    for taken in ("translate", "json"):   # its package would shadow an importable one
+        code, _, err = run_cli("new-plugin", taken, "--output", tmp_path)
+        assert code == 2 and f"'{taken}' is already an importable module or package" in err
     assert list(tmp_path.iterdir()) == []   # nothing written

@@ -8,6 +8,7 @@ as written; the author then changes the model.
 """
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
 from pathlib import Path
@@ -223,9 +224,12 @@ See translate's plugin author guide (docs/plugins.md) for the hooks and the mode
 
 def names_for(name: str) -> dict[str, str]:
     """The skeleton's names: model/entry point, import package, distribution, class, title."""
-    if not NAME_RE.match(name) or keyword.iskeyword(name) or name == "translate":
+    if not NAME_RE.match(name) or keyword.iskeyword(name):
         raise ConfigError(f"new-plugin {name!r}: the name must be a Python identifier in lower case "
                           f"(letters, digits, underscores; starting with a letter), e.g. 'mygan'")
+    if importlib.util.find_spec(name) is not None:  # the package would shadow it (or be shadowed)
+        raise ConfigError(f"new-plugin {name}: {name!r} is already an importable module or package "
+                          f"here; choose another name")
     cls = "".join(part.capitalize() for part in name.split("_") if part)
     return {"name": name, "package": name, "dist": "translate-" + name.replace("_", "-"),
             "cls": cls, "title": cls, "toolkit_version": __version__}
