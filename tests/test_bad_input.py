@@ -107,6 +107,18 @@ def test_bad_flags(run_cli, tiny_flags, unpaired_dir, tmp_path, flags, expected)
     assert no_runs(tmp_path / "runs")
 
 
+def test_an_out_that_is_a_file_or_a_name_with_folders_is_refused(run_cli, tiny_flags, unpaired_dir, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, notes))
+    assert code == 2 and f"--out {notes}: exists and is not a folder" in err and "Traceback" not in err
+    assert notes.read_text() == "mine"
+    code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, notes / "runs"))
+    assert code == 2 and f"--out {notes / 'runs'}: cannot create the folder" in err
+    code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, tmp_path / "runs", "--name", "a/b"))
+    assert code == 2 and "--name 'a/b': a run directory name, without folders" in err
+
+
 # -- checkpoints ---------------------------------------------------------------------------------------------
 
 def test_checkpoint_of_another_plugin_is_refused(run_cli, tiny_run, tmp_path, digests):

@@ -15,8 +15,15 @@ from translate.errors import ConfigError
 def create_run_dir(out: str | Path, plugin: str, name: str = "") -> Path:
     """Make a fresh run directory; an explicit `name` that exists is an error, an automatic
     name gets a numeric suffix instead."""
+    if name and (Path(name).name != name or name in (".", "..")):
+        raise ConfigError(f"--name {name!r}: a run directory name, without folders (use --out for where runs go)")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder (it holds the run directories)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from exc
     if name:
         path = out / name
         try:
