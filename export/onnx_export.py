@@ -26,6 +26,7 @@ from translate.errors import ExportError
 from translate.export.runtime import FORMAT_VERSION, METADATA_KEY, create_session
 from translate.export.winograd import rewrite_conv3x3
 from translate.model import ExportSpec
+from translate.run import make_folder
 
 __all__ = ["export_model", "build_metadata", "verification_size"]
 
@@ -52,8 +53,7 @@ def export_model(model, output_dir, *, base_metadata: dict, opset: int = 18, ver
         raise ExportError(f"{type(model).__name__}.exports() has duplicate names: {names}")
     for spec in specs:  # metadata problems fail fast, before any slow export
         build_metadata(spec, base_metadata)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = make_folder(output_dir, "--output")
     staged: list[tuple[Path, Path]] = []
     try:
         for spec in specs:

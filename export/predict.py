@@ -18,6 +18,7 @@ from translate.export import runtime
 from translate.export.predict_classify import run_classify
 from translate.export.predict_generate import run_generate
 from translate.export.predict_multidomain import run_multi_domain
+from translate.run import make_folder
 from translate.imageio import IMAGE_EXTENSIONS, list_images, load_image
 
 CHUNK = 8  # images decoded and run together; bounds memory on large folders
@@ -71,8 +72,7 @@ def collect_inputs(inputs) -> list[Path]:
 def plan_outputs(files: list[Path], output: Path, overwrite: bool) -> list[Path]:
     """<output>/<stem>.png per input; collisions, clobbering an input, or (without --overwrite)
     an existing file are errors."""
-    if output.exists() and not output.is_dir():
-        raise DataError(f"--output {output}: exists and is not a folder")
+    make_folder(output, "--output", create=False)   # checked before any image is decoded
     targets, owner = [], {}
     for file in files:
         target = output / f"{file.stem}.png"
@@ -126,7 +126,7 @@ def run_image_to_image(args, model_path: Path, meta: dict, **call_options) -> in
         load_image(file, channels if channels in (1, 3) else 3)  # DataError naming an unreadable file
     model = runtime.load(model_path, providers=args.providers)
 
-    output.mkdir(parents=True, exist_ok=True)
+    make_folder(output, "--output")
     for start in range(0, len(files), CHUNK):
         chunk = slice(start, start + CHUNK)
         for image, target in zip(model([str(f) for f in files[chunk]], resize=args.resize, **call_options),

@@ -17,6 +17,7 @@ from pathlib import Path
 from translate.errors import DataError
 from translate.export import runtime
 from translate.imageio import load_image
+from translate.run import make_folder
 
 OUTPUTS = ("predictions.csv", "predictions.json")
 
@@ -49,7 +50,7 @@ def run_classify(args, model_path: Path, meta: dict) -> int:
                          *[f"{row['probabilities'][c]:.6f}" for c in classes]])
     report = {"model": str(model_path), "classes": classes, "source_domain": meta.get("source_domain"),
               "target_domain": meta.get("target_domain"), "predictions": rows}
-    output.mkdir(parents=True, exist_ok=True)
+    make_folder(output, "--output")
     write_text(targets[0], table.getvalue())
     write_text(targets[1], json.dumps(report, indent=2) + "\n")
     for row in rows:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from translate.errors import ConfigError, DataError
 from translate.export import runtime
+from translate.run import make_folder
 
 DEFAULT_COUNT = 16
 GRID_PADDING = 2  # pixels between tiles (and around the grid), white
@@ -58,7 +59,7 @@ def run_generate(args, model_path: Path, meta: dict) -> int:
 
     model = runtime.load(model_path, providers=args.providers)
     images = model(label=args.label, count=count, seed=seed)
-    output.mkdir(parents=True, exist_ok=True)
+    make_folder(output, "--output")
     save_png(make_grid(images), grid_target)
     for image, target in zip(images, targets):
         save_png(image, target)

@@ -114,7 +114,7 @@ def test_an_out_that_is_a_file_or_a_name_with_folders_is_refused(run_cli, tiny_f
     assert code == 2 and f"--out {notes}: exists and is not a folder" in err and "Traceback" not in err
     assert notes.read_text() == "mine"
     code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, notes / "runs"))
-    assert code == 2 and f"--out {notes / 'runs'}: cannot create the folder" in err
+    assert code == 2 and f"--out {notes / 'runs'}: is inside {notes}, which exists and is not a folder" in err
     code, _, err = run_cli(*fit_args(tiny_flags, unpaired_dir, tmp_path / "runs", "--name", "a/b"))
     assert code == 2 and "--name 'a/b': a run directory name, without folders" in err
 
@@ -175,6 +175,17 @@ def test_not_a_checkpoint_and_missing_checkpoint(run_cli, tmp_path):
     (tmp_path / "emptyrun").mkdir()
     code, _, err = run_cli("evaluate", tmp_path / "emptyrun")
     assert code == 2 and "no checkpoints" in err
+
+
+def test_an_output_folder_inside_a_file_is_refused_before_any_work(run_cli, tiny_run, tmp_path, png):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    good = png(tmp_path / "in" / "good.png", 1)
+    code, _, err = run_cli("predict", tiny_run.run_dir / "exports" / "A2B.onnx", good, "--output", notes / "out")
+    assert code == 2 and f"--output {notes / 'out'}: is inside {notes}, which exists and is not a folder" in err
+    code, _, err = run_cli("export", tiny_run.checkpoint, "--output", notes)
+    assert code == 2 and f"--output {notes}: exists and is not a folder" in err and "Traceback" not in err
+    assert notes.read_text() == "mine"
 
 
 def test_predict_input_that_does_not_exist(run_cli, tiny_run, tmp_path, png):

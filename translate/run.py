@@ -12,18 +12,31 @@ from typing import Any
 from translate.errors import ConfigError
 
 
+def make_folder(path: str | Path, flag: str, create: bool = True) -> Path:
+    """The output folder given by `flag`, created (with its parents) unless `create` is False:
+    a ConfigError naming the flag when it, or a folder it should be in, is a file, or when it
+    cannot be created. Check with create=False before any slow work, create when writing."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "exists" if part == path else f"is inside {part}, which exists"
+                raise ConfigError(f"{flag} {path}: {where} and is not a folder")
+            break
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc})") from exc
+    return path
+
+
 def create_run_dir(out: str | Path, plugin: str, name: str = "") -> Path:
     """Make a fresh run directory; an explicit `name` that exists is an error, an automatic
     name gets a numeric suffix instead."""
     if name and (Path(name).name != name or name in (".", "..")):
         raise ConfigError(f"--name {name!r}: a run directory name, without folders (use --out for where runs go)")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a folder (it holds the run directories)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from exc
+    out = make_folder(out, "--out")
     if name:
         path = out / name
         try:
