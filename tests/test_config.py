@@ -81,6 +81,8 @@ def test_yaml_that_is_not_a_mapping_or_missing(cyclegan, tmp_path):
         resolve(cyclegan, tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="does not exist"):
         resolve(cyclegan, tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="a folder, not a YAML file"):
+        resolve(cyclegan, tmp_path)
     (tmp_path / "bad.yaml").write_text("train: {steps: [1\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         resolve(cyclegan, tmp_path / "bad.yaml")

@@ -170,7 +170,7 @@ def load_yaml(path) -> dict:
         raise MissingExtraError("fit --config", "train", "PyYAML") from exc
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--config {path}: file does not exist")
+        raise ConfigError(f"--config {path}: " + ("a folder, not a YAML file" if path.is_dir() else "file does not exist"))
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
