@@ -105,7 +105,7 @@ def run(args) -> int:
     for dest, (flag, tasks) in TASK_FLAGS.items():
         if getattr(args, dest, None) not in (None, False) and task not in tasks:
             raise ConfigError(f"{flag} is for {' / '.join(tasks)} models; {model_path.name} is an {task} model")
-    if getattr(args, "resize", None) is not None and args.resize < 1:
+    if args.resize is not None and args.resize < 1:
         raise ConfigError(f"--resize {args.resize}: expected a positive number of pixels")
     return RUNNERS[task](args, model_path, meta)
 

@@ -64,6 +64,11 @@ def untrained(before: dict, after: dict) -> list[str]:
     return [n for n in before if all(torch.equal(before[n][k], after[n][k]) for k in before[n])]
 
 
+def non_finite(metrics: dict) -> dict:
+    """The metrics that are not finite python numbers."""
+    return {k: v for k, v in metrics.items() if not (isinstance(v, (int, float)) and math.isfinite(v))}
+
+
 def assert_same_tensors(a, b, where=""):
     """Equal nested state: dicts, lists and tuples of tensors (equal exactly) and plain values."""
     if isinstance(a, dict):
@@ -199,7 +204,7 @@ class Contract:
         metrics = model.training_step(engine.to_device(self.batch_of(dataset, 2)), engine)
         engine.end_step()
         assert metrics and all(isinstance(k, str) for k in metrics), f"training_step returned {metrics!r}"
-        bad = {k: v for k, v in metrics.items() if not (isinstance(v, (int, float)) and math.isfinite(v))}
+        bad = non_finite(metrics)
         assert not bad, f"losses must be finite python numbers: {bad}"
         assert set(model.loss_watch()) <= set(metrics), "loss_watch() names metrics that training_step does not report"
         stale = untrained(before, parameters_of(model))
@@ -223,7 +228,7 @@ class Contract:
                 engine.step_index = step
                 metrics = model.training_step(batch, engine)
                 engine.end_step()
-                bad = {k: v for k, v in metrics.items() if not (isinstance(v, (int, float)) and math.isfinite(v))}
+                bad = non_finite(metrics)
                 assert not bad, f"{precision}: losses must be finite: {bad}"
                 stale = untrained(before, parameters_of(model))
                 if not stale:
