@@ -170,7 +170,8 @@ def read_folders(root: Path, split: str, max_items) -> tuple[list[str], list[tup
     folder = root / split
     if not folder.is_dir():
         raise _layout_error(root, f"no {split}/ folder and no attribute table "
-                            f"({', '.join(ATTRIBUTE_TABLES)})", f"in {root}: {listing(root)}")
+                            f"({', '.join(ATTRIBUTE_TABLES)}){_domains_at_root_hint(root)}",
+                            f"in {root}: {listing(root)}")
     images = {d.name: list_images(d) for d in class_dirs(folder)}
     loose = list_images(folder)
     counts = ", ".join(f"{d}/ ({len(p)} images)" for d, p in images.items()) or "no domain folders"
@@ -197,6 +198,19 @@ def read_folders(root: Path, split: str, max_items) -> tuple[list[str], list[tup
         paths = images[d][: int(max_items)] if max_items else images[d]
         items += [(p, label) for p in paths]
     return domains, items
+
+
+def _domains_at_root_hint(root: Path) -> str:
+    """When `root`'s own folders hold images, they are domains one level too high: say where
+    they go (the reference implementation is pointed at data/RaFD/train, this toolkit at data/RaFD)."""
+    domains = [d for d in class_dirs(root) if list_images(d)]
+    if len(domains) < 2:
+        return ""
+    if root.name == "train":
+        return f".\nThe image folders here look like domains: if {root} is the training split, pass its parent " \
+               f"(--data {root.parent})"
+    return f".\nThe image folders here look like domains: move them into {root / 'train'}/ (held-out images " \
+           f"into {root / 'test'}/, with the same domain folders)"
 
 
 def read_table(root: Path, table: Path, split: str, domains, max_items):

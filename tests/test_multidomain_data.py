@@ -121,6 +121,19 @@ def test_missing_train_folder_and_missing_root(tmp_path, png):
         MultiDomainDataset(tmp_path / "nowhere", image_size=SIZE)
 
 
+def test_domain_folders_one_level_too_high_get_a_hint(tmp_path, png):
+    """Domain folders right in --data (no train/): the error says where they belong; pointed at a
+    train/ folder itself (as the reference implementation is), it names the parent to pass."""
+    for d in ("happy", "sad"):
+        png(tmp_path / "d" / d / "0.png", seed=0)
+    with pytest.raises(DataError, match=r"look like domains: move them into .*d/train/"):
+        MultiDomainDataset(tmp_path / "d", image_size=SIZE)
+    (tmp_path / "d").rename(tmp_path / "train")
+    with pytest.raises(DataError, match=r"look like domains: .* pass its parent \(--data .*\)") as err:
+        MultiDomainDataset(tmp_path / "train", image_size=SIZE)
+    assert f"--data {tmp_path})" in str(err.value)
+
+
 def test_test_split_must_have_the_training_domains(tmp_path, png):
     root = tree(tmp_path / "d", png, {"a": 1, "b": 1}, test={"a": 1, "c": 1})
     with pytest.raises(DataError, match=r"test/ must have the same domain folders as train/ \(train/: a, b\)"):
