@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
+from PIL import Image, ImageOps
 
 from translate.errors import ConfigError, DataError, ExportError, TranslateError, did_you_mean
 from translate.imageio import convert_image, from_unit_range, load_image, to_unit_range
@@ -225,7 +225,10 @@ class ImageToImage(Task):
         if isinstance(item, (str, os.PathLike)):
             return load_image(item, self.channels)
         if isinstance(item, Image.Image):
-            return convert_image(item, self.channels, getattr(item, "filename", "") or f"image #{index}")
+            # Image.open(photo) must give what the photo's path gives: turned upright by its EXIF
+            # orientation (an image already turned has no orientation tag left).
+            return convert_image(ImageOps.exif_transpose(item), self.channels,
+                                 getattr(item, "filename", "") or f"image #{index}")
         if isinstance(item, np.ndarray):
             arr = item[:, :, 0] if item.ndim == 3 and item.shape[2] == 1 else item
             if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):

@@ -257,6 +257,21 @@ def test_runtime_converts_grayscale_rgba_paths_and_lists(exported, tmp_path):
         model(np.zeros((4, 4, 3), np.float64))
 
 
+def test_runtime_turns_an_exif_rotated_photo_upright_from_a_path_or_an_open_image(exported, tmp_path):
+    _, path, _ = exported
+    model = runtime.load(path)
+    stored = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)   # 30 wide, 20 high
+    exif = Image.Exif()
+    exif[0x0112] = 6                                   # Orientation: rotate 90 degrees clockwise to display
+    file = tmp_path / "phone.png"
+    Image.fromarray(stored).save(file, exif=exif)
+    upright = np.ascontiguousarray(np.rot90(stored, -1))    # what a viewer shows: 20 wide, 30 high
+    by_path, by_image, by_array = model([file, Image.open(file), upright])
+    assert by_path.size == by_image.size == (20, 30)
+    assert np.array_equal(np.asarray(by_path), np.asarray(by_array))
+    assert np.array_equal(np.asarray(by_image), np.asarray(by_array))
+
+
 def test_runtime_rejects_files_that_are_not_translate_exports(tmp_path):
     with pytest.raises(ExportError, match="does not exist"):
         runtime.load(tmp_path / "missing.onnx")
