@@ -81,6 +81,28 @@ def init_process_group(dist: Distributed, device: torch.device) -> None:
         dist.cpu_group = torch.distributed.new_group(backend="gloo")
 
 
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def use_fused_kernel(opt: torch.optim.Optimizer, device: torch.device) -> bool:
+    """Run an optimizer that was left to torch's choice of kernel (fused=None, foreach=None, as
+    plugins write it) with its fused kernel: the same update rule in one pass over each weight.
+    On the CPU torch's choice is a loop over the tensors with several passes each; Adam on
+    StarGAN's 45M-weight discriminator takes 0.08 s per step fused against 0.69 s (1 thread).
+    An explicit choice is kept, and so is the setting a resumed checkpoint brings back."""
+    if "fused" not in opt.defaults or device.type not in FUSED_DEVICES:
+        return False
+    groups = opt.param_groups
+    if any(g.get("fused") is not None or g.get("foreach") is not None or g.get("differentiable") for g in groups):
+        return False
+    if not all(p.device.type == device.type and p.is_floating_point() for g in groups for p in g["params"]):
+        return False
+    opt.defaults["fused"] = True        # groups added later too
+    for g in groups:
+        g["fused"] = True
+    return True
+
+
 class Engine:
     def __init__(self, device: torch.device, precision: str = "fp32", dist: Distributed | None = None,
                  channels_last: bool = True, compile: bool = False):
@@ -118,6 +140,8 @@ class Engine:
 
     def attach(self, optimizers: dict, schedulers: dict) -> None:
         self.optimizers, self.schedulers = dict(optimizers), dict(schedulers)
+        for opt in self.optimizers.values():
+            use_fused_kernel(opt, self.device)
 
     @property
     def progress(self) -> float:
