@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from translate import __version__
+from translate import __version__, allocator
 from translate.checkpoint import (capture_rng, load_checkpoint, prune, resolve_checkpoint, restore_rng,
                                   run_dir_of, save_checkpoint, step_checkpoints)
 from translate.config import RunConfig, resolve
@@ -75,6 +75,8 @@ def fit(plugin: str | None = None, *, config_file=None, resume=None, overrides: 
 
     tc = config.train
     device = select_device(tc.device, dist)
+    if device.type == "cpu":
+        allocator.keep_freed_memory()   # big tensors re-allocated every step: no page faults
     init_process_group(dist, device)
     torch.manual_seed(tc.seed)
 
