@@ -10,7 +10,7 @@ from torch import nn
 
 from translate.nn.discriminators import NLayerDiscriminator, receptive_field
 from translate.nn.generators import ResnetGenerator, UnetGenerator
-from translate.nn.layers import init_weights, maybe_spectral_norm, norm_layer
+from translate.nn.layers import SmallOutputConv2d, init_weights, maybe_spectral_norm, norm_layer
 from translate.nn.losses import OBJECTIVES, GANLoss, gradient_penalty
 from translate.nn.pool import ImagePool
 from translate.nn.schedules import LinearDecay, linear_decay
@@ -302,3 +302,29 @@ def test_norm_layer_kinds():
     assert isinstance(norm_layer("none")(4), nn.Identity)
     with pytest.raises(ValueError, match="norm must be"):
         norm_layer("group")
+
+
+class _OpsCalled(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.names = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func._overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("size, bias, matmul", [(4, True, True), (8, False, True), (12, True, False)])
+def test_small_output_conv_is_the_same_convolution_through_the_double_backward(size, bias, matmul):
+    """Outputs of up to 4x4 positions go through one matrix product (4x4 and 8x8 inputs here),
+    larger ones (6x6 from 12x12) through the plain convolution; values, gradients and the gradient penalty's
+    second-order gradients are the convolution's."""
+    torch.manual_seed(0)
+    conv = SmallOutputConv2d(6, 5, 4, stride=2, padding=1, bias=bias).double()
+    x = torch.randn(2, 6, size, size, dtype=torch.double, requires_grad=True)
+    with _OpsCalled() as ops:
+        y = conv(x)
+    assert ("convolution" not in ops.names) == matmul
+    torch.testing.assert_close(y, torch.nn.functional.conv2d(x, conv.weight, conv.bias, 2, 1))
+    assert torch.autograd.gradcheck(conv, (x,)) and torch.autograd.gradgradcheck(conv, (x,))
+

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from translate.nn.generators import ResnetBlock
-from translate.nn.layers import norm_layer
+from translate.nn.layers import SmallOutputConv2d, norm_layer
 
 
 class StarGenerator(nn.Module):
@@ -48,10 +48,11 @@ class StarDiscriminator(nn.Module):
         if image_size % 2**n_layers:
             raise ValueError(f"the discriminator's {n_layers} stride-2 layers need an image size that is a "
                              f"multiple of {2**n_layers}, got {image_size}")
-        layers = [nn.Conv2d(channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+        # The last layers have large weights and tiny outputs (2x2 at 128x128): SmallOutputConv2d.
+        layers = [SmallOutputConv2d(channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
         c = ndf
         for _ in range(1, n_layers):
-            layers += [nn.Conv2d(c, c * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            layers += [SmallOutputConv2d(c, c * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
             c *= 2
         self.main = nn.Sequential(*layers)
         self.src = nn.Conv2d(c, 1, 3, stride=1, padding=1, bias=False)

@@ -1,8 +1,11 @@
-"""Normalization choice, optional spectral norm and the normal(0, 0.02) initialization."""
+"""Normalization choice, optional spectral norm, the normal(0, 0.02) initialization, and a
+convolution for tiny outputs on the CPU."""
 from __future__ import annotations
 
 import functools
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -62,3 +65,28 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
 
     net.apply(init)
     return net
+
+
+class SmallOutputConv2d(nn.Conv2d):
+    """A Conv2d that computes outputs of at most 16 positions (4x4) per image on the CPU as one
+    matrix product over the unfolded input: the same convolution, but oneDNN's kernels are slow
+    for a large weight over a tiny output (StarGAN's last discriminator layer at 128x128: 1024 -> 2048
+    channels, 4x4 kernel, 2x2 outputs; forward, backward and the gradient penalty's double backward
+    take 1.4-3x longer there). Elsewhere it is a plain Conv2d."""
+
+    MAX_POSITIONS = 16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type != "cpu" or isinstance(self.padding, str) or self.groups != 1
+                or self.padding_mode != "zeros" or self.dilation != (1, 1)):
+            return super().forward(x)
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        if oh * ow > self.MAX_POSITIONS:
+            return super().forward(x)
+        cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)   # (n, c*kh*kw, oh*ow)
+        cols = cols.transpose(0, 1).reshape(cols.size(1), n * oh * ow)                 # one product for the batch
+        weight = self.weight.view(self.out_channels, -1)
+        y = weight @ cols if self.bias is None else torch.addmm(self.bias.view(-1, 1), weight, cols)
+        return y.view(self.out_channels, n, oh, ow).transpose(0, 1)
