@@ -3,8 +3,8 @@
 
 Default: the widely used reference configuration, 128x128, batch 1, ResNet 9 blocks + 3-layer
 PatchGAN. Besides our training step it times, interleaved in the same run, the same math with
-one network call per image ("unfused", as the reference implementation runs it), so the
-ratio is measured under the same machine load. Prints one JSON line per result.
+one network call per image and torch's default Adam kernel ("unfused", as the reference
+implementation runs it), so the ratio is measured under the same machine load. Prints one JSON line per result.
 
     python benchmarks/speed.py                       # CPU (or the GPU if there is one)
     python benchmarks/speed.py --precision bf16 --device cuda
@@ -19,6 +19,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from translate.allocator import keep_freed_memory
 from translate.data import make_dataset, resolve_root
 from translate.config import DataConfig
 from translate.engine import Distributed, Engine, select_device
@@ -55,7 +56,12 @@ def build(size, n_blocks, fuse, device, precision, total, compile=False):
     model.fuse_batches = fuse
     engine = Engine(device, precision, compile=compile)
     model.to(device)
-    engine.attach(*model.configure_optimizers())
+    optimizers, schedulers = model.configure_optimizers()
+    if not fuse:   # reference style: torch's default Adam kernel (on the CPU a per-tensor loop), not our fused one
+        for opt in optimizers.values():
+            for group in opt.param_groups:
+                group["fused"] = False
+    engine.attach(optimizers, schedulers)
     engine.prepare(model)
     return model, engine
 
@@ -73,6 +79,8 @@ def main():
     args = p.parse_args()
 
     device = select_device(args.device, Distributed())
+    if device.type == "cpu":
+        keep_freed_memory()   # as `translate fit` does; process-wide, so the reference style gets it too
     plugins = get_plugins()
     root, _ = resolve_root("noto2twemoji", "unpaired", plugins)
     kind = plugins.dataset_kinds.get("unpaired").load()

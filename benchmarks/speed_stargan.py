@@ -1,7 +1,9 @@
 """StarGAN training speed: seconds per iteration, averaged over critic-only and generator
 iterations (whole n_critic cycles), beside the reference implementation's training step
-(yunjey/stargan's Solver.train, written out below as `reference_step`) on the same networks,
-shapes and data, timed alternately in the same run so both see the same machine load. Also
+(yunjey/stargan's Solver.train, written out below as `reference_step`, with plain convolutions
+and torch's default Adam) on the same weights, shapes and data. Each runs in its own process
+(ours with the memory setting `translate fit` makes on the CPU, translate/allocator.py; the
+reference with the defaults), stepped alternately so both see the same machine load. Also
 FLOPs per iteration (torch.utils.flop_counter's registry), achieved GFLOP/s and a matmul peak measured in
 the same run. On CUDA it adds peak memory, in fp32 and bf16. Prints one JSON line per result.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -29,8 +32,10 @@ from speed import matmul_peak, sync  # noqa: E402  (the same peak as the CycleGA
 
 from translate.config import DataConfig  # noqa: E402
 from translate.data import make_dataset, resolve_root  # noqa: E402
+from translate.allocator import keep_freed_memory  # noqa: E402
 from translate.engine import Distributed, Engine, select_device  # noqa: E402
 from translate.model import DataInfo  # noqa: E402
+from translate.nn.layers import SmallOutputConv2d  # noqa: E402
 from translate.plugins.stargan.model import Config, StarGAN  # noqa: E402
 from translate.registry import get_plugins  # noqa: E402
 
@@ -120,7 +125,12 @@ def build(size, n_domains, device, precision):
     engine = Engine(device, precision)
     engine.attach(*model.configure_optimizers())
     engine.prepare(model)
-    G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)  # the reference trains copies of the same weights
+    # The reference trains copies of the same weights, with plain convolutions and torch's
+    # default optimizer kernels.
+    G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
+    for m in D.modules():
+        if isinstance(m, SmallOutputConv2d):
+            m.__class__ = torch.nn.Conv2d
     c = model.config
     opts = (torch.optim.Adam(G.parameters(), c.g_lr, (c.beta1, c.beta2)),
             torch.optim.Adam(D.parameters(), c.d_lr, (c.beta1, c.beta2)))
@@ -147,33 +157,62 @@ def timed(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def bench(size, batch, cycles, device, precision, peak, threads) -> None:
+def worker(variant, size, batch, device, precision, conn) -> None:
+    """One variant in its own process, so each runs with its own process settings: ours with
+    the memory setting `translate fit` makes on the CPU, the reference with the defaults. Runs
+    step i when sent i and answers its time; "flops" counts one n_critic cycle; None ends it."""
+    if variant == "translate" and device.type == "cpu":
+        keep_freed_memory()
     model, engine, (G, D, g_opt, d_opt) = build(size, 3, device, precision)
-    n_critic = model.config.n_critic
     data = batches(size, batch, device)
 
-    def ours(i, x, lab):
-        engine.step_index = i
-        model.training_step({"image": x, "label": lab}, engine)
-        engine.end_step()
+    def step(i, x, lab):
+        if variant == "translate":
+            engine.step_index = i
+            model.training_step({"image": x, "label": lab}, engine)
+            engine.end_step()
+        else:
+            with engine.autocast():
+                reference_step(G, D, g_opt, d_opt, x, lab, i, model.config)
 
-    def reference(i, x, lab):
-        with engine.autocast():
-            reference_step(G, D, g_opt, d_opt, x, lab, i, model.config)
-
-    times = {"translate": [], "reference": []}
-    for i in range(n_critic * (cycles + 1)):  # the first cycle warms up (oneDNN/cuDNN plans, allocator)
-        x, lab = next(data)
-        for name, fn in (("translate", ours), ("reference", reference)):
-            if device.type == "cuda" and i == n_critic:
+    while (msg := conn.recv()) is not None:
+        if msg == "flops":
+            with CountFlops() as counter:
+                for i in range(model.config.n_critic):
+                    step(i, *next(data))
+            conn.send(counter.flops / model.config.n_critic)
+        else:
+            if device.type == "cuda" and msg == model.config.n_critic:   # after the warm-up cycle
                 torch.cuda.reset_peak_memory_stats(device)
-            t = timed(lambda: fn(i, x, lab), device)
+            x, lab = next(data)
+            conn.send(timed(lambda: step(msg, x, lab), device))
+    conn.send(torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None)
+
+
+def bench(size, batch, cycles, device, precision, peak, threads) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    names = ("translate", "reference")
+    conns, procs = {}, []
+    for name in names:
+        conns[name], child = ctx.Pipe()
+        procs.append(ctx.Process(target=worker, args=(name, size, batch, device, precision, child)))
+        procs[-1].start()
+    n_critic = Config().n_critic
+    times = {name: [] for name in names}
+    for i in range(n_critic * (cycles + 1)):  # the first cycle warms up (oneDNN/cuDNN plans, allocator)
+        for name in names:                  # alternately, so both see the same machine load
+            conns[name].send(i)
+            t = conns[name].recv()
             if i >= n_critic:
                 times[name].append(t)
-    with CountFlops() as counter:
-        for i in range(n_critic):
-            ours(i, *next(data))
-    flops = counter.flops / n_critic
+    conns["translate"].send("flops")
+    flops = conns["translate"].recv()
+    peak_gib = {}
+    for name in names:
+        conns[name].send(None)
+        peak_gib[name] = conns[name].recv()
+    for p in procs:
+        p.join()
     common = {"size": size, "batch": batch, "device": str(device), "precision": precision,
               "threads": threads, "cycles": cycles, "n_critic": n_critic}
     per_it = {name: sum(ts) / len(ts) for name, ts in times.items()}
@@ -184,10 +223,9 @@ def bench(size, batch, cycles, device, precision, peak, threads) -> None:
                "matmul_peak_gflop_s": round(peak, 1), "fraction_of_peak": round(flops / 1e9 / s / peak, 3)}
         if name == "translate":
             rec["speedup_vs_reference"] = round(per_it["reference"] / s, 3)
+        if peak_gib[name] is not None:
+            rec["peak_gib"] = round(peak_gib[name], 3)
         print(json.dumps(rec), flush=True)
-    if device.type == "cuda":
-        print(json.dumps({"benchmark": "stargan_peak_memory", **common,
-                          "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3)}), flush=True)
 
 
 def main():
