@@ -7,9 +7,8 @@ update go through this on every step. Reusing the memory instead is what GPU cac
 and the jemalloc/tcmalloc preloads that CPU training guides recommend, do; here glibc is told so
 with mallopt, from inside the process. StarGAN's step at 128x128, batch 4, one thread: 4.79 s ->
 3.65 s (3.47 s -> 3.06 s with its small-output convolutions), for a peak resident memory of
-2.5-2.8 GB instead of 2.4-2.5 GB. Transparent huge pages
-(THP_MEM_ALLOC_ENABLE=1) made that step slower instead (3.93 s), and CycleGAN's step, whose
-tensors are smaller, does not change measurably.
+2.5-2.8 GB instead of 2.4-2.5 GB. Transparent huge pages (THP_MEM_ALLOC_ENABLE=1) made that step
+slower instead (3.93 s), and CycleGAN's step, whose tensors are smaller, does not change measurably.
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class SmallOutputConv2d(nn.Conv2d):
     MAX_POSITIONS = 16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type != "cpu" or isinstance(self.padding, str) or self.groups != 1
+        if (x.device.type != "cpu" or x.dim() != 4 or isinstance(self.padding, str) or self.groups != 1
                 or self.padding_mode != "zeros" or self.dilation != (1, 1)):
             return super().forward(x)
         n, _, h, w = x.shape
