@@ -326,5 +326,6 @@ def test_small_output_conv_is_the_same_convolution_through_the_double_backward(s
         y = conv(x)
     assert ("convolution" not in ops.names) == matmul
     torch.testing.assert_close(y, torch.nn.functional.conv2d(x, conv.weight, conv.bias, 2, 1))
+    torch.testing.assert_close(conv(x[0]), y[0])     # an unbatched image, as Conv2d takes it
     assert torch.autograd.gradcheck(conv, (x,)) and torch.autograd.gradgradcheck(conv, (x,))
 
