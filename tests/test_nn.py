@@ -2,6 +2,7 @@
 the gradient penalty, the image pool, the learning-rate schedule and the initialization."""
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
@@ -327,5 +328,7 @@ def test_small_output_conv_is_the_same_convolution_through_the_double_backward(s
     assert ("convolution" not in ops.names) == matmul
     torch.testing.assert_close(y, torch.nn.functional.conv2d(x, conv.weight, conv.bias, 2, 1))
     torch.testing.assert_close(conv(x[0]), y[0])     # an unbatched image, as Conv2d takes it
+    channels_last = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    torch.testing.assert_close(channels_last(x.contiguous(memory_format=torch.channels_last)), y)
     assert torch.autograd.gradcheck(conv, (x,)) and torch.autograd.gradgradcheck(conv, (x,))
 

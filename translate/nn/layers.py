@@ -87,6 +87,6 @@ class SmallOutputConv2d(nn.Conv2d):
             return super().forward(x)
         cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)   # (n, c*kh*kw, oh*ow)
         cols = cols.transpose(0, 1).reshape(cols.size(1), n * oh * ow)                 # one product for the batch
-        weight = self.weight.view(self.out_channels, -1)
+        weight = self.weight.reshape(self.out_channels, -1)   # a view unless the weight is channels_last
         y = weight @ cols if self.bias is None else torch.addmm(self.bias.view(-1, 1), weight, cols)
         return y.view(self.out_channels, n, oh, ow).transpose(0, 1)
