@@ -15,8 +15,8 @@ from translate.restore import model_class
 PAGE_FAULTS = textwrap.dedent("""
     import resource, sys, torch
     from translate.allocator import keep_freed_memory
-    if sys.argv[1] == "keep":
-        assert keep_freed_memory()
+    if sys.argv[1] == "keep" and not keep_freed_memory():
+        sys.exit(print(-1))              # not glibc: nothing to measure
     faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(12):                  # warm-up "steps": a 48 MB tensor allocated and freed
         torch.empty(12 * 2**20).fill_(1)
@@ -27,13 +27,15 @@ PAGE_FAULTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")  # resource: POSIX
 def test_kept_memory_is_reused_without_page_faults():
     def faults(mode):
         out = subprocess.run([sys.executable, "-c", PAGE_FAULTS, mode], capture_output=True, text=True, check=True)
         return int(out.stdout)
 
     default, kept = faults("default"), faults("keep")
+    if kept < 0:
+        pytest.skip("the C library does not take glibc's mallopt settings")
     assert default > 3 * 12 * 2**20 * 4 // 4096 // 2    # each block faulted in again (12,288 pages)
     assert kept < default / 20
 
