@@ -27,7 +27,7 @@ PAGE_FAULTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")  # resource: POSIX
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
 def test_kept_memory_is_reused_without_page_faults():
     def faults(mode):
         out = subprocess.run([sys.executable, "-c", PAGE_FAULTS, mode], capture_output=True, text=True, check=True)
