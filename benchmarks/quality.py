@@ -10,6 +10,7 @@ paper defaults) and prints one JSON line per direction.
     python benchmarks/quality.py                 # ~2163 iterations, about 15 min on 2 CPU cores
     python benchmarks/quality.py --steps 500     # the README run's length
     python benchmarks/quality.py --load-size 64  # no crop jitter (the images are 64x64 already)
+    python benchmarks/quality.py --set ema=0.999 # any config field
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import tempfile
 import time
 
 import translate
+from settings import add_set_option, parse_settings  # benchmarks/settings.py, beside this script
 
 REFERENCE = {"A2B": {"psnr": 12.05, "ssim": 0.343}, "B2A": {"psnr": 11.36, "ssim": 0.318},
              "identity": {"psnr": 11.45, "ssim": 0.339}, "iterations": 2163}
@@ -32,18 +34,20 @@ def main():
                    help="resize before the random crop; 0 = the paper's ratio (72 for 64x64); 64 = no crop jitter")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="", help="keep the run here (default: a temp dir)")
+    add_set_option(p, "ema=0.999")
     args = p.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="translate-quality-")
+    settings = {**({"load_size": args.load_size} if args.load_size else {}), **parse_settings(args.set)}
     t = time.perf_counter()
     result = translate.fit("cyclegan", steps=args.steps, seed=args.seed, device=args.device, out=out,
-                           export=False, quiet=True, checkpoint_every=0, sample_every=0,
-                           **({"load_size": args.load_size} if args.load_size else {}))
+                           export=False, quiet=True, checkpoint_every=0, sample_every=0, **settings)
     minutes = (time.perf_counter() - t) / 60
     ev = result.evaluation
     for direction in ("A2B", "B2A"):
         print(json.dumps({
             "benchmark": "cyclegan_quality", "data": "noto2twemoji", "direction": direction,
-            "steps": args.steps, "seed": args.seed, "load_size": args.load_size or "auto", "pairs": ev["pairs"],
+            "steps": args.steps, "seed": args.seed, "load_size": args.load_size or "auto",
+            "settings": settings, "pairs": ev["pairs"],
             "psnr": round(ev[f"{direction}/psnr"], 3), "ssim": round(ev[f"{direction}/ssim"], 4),
             "identity_psnr": round(ev["identity/psnr"], 3), "identity_ssim": round(ev["identity/ssim"], 4),
             "reference_psnr": REFERENCE[direction]["psnr"], "reference_ssim": REFERENCE[direction]["ssim"],

@@ -1,5 +1,6 @@
 """Unit tests of translate.nn: generators, the PatchGAN and its receptive field, GAN objectives,
-the gradient penalty, the image pool, the learning-rate schedule and the initialization."""
+the gradient penalty, the image pool, the learning-rate schedule, the initialization and the
+weight averaging."""
 from __future__ import annotations
 
 import copy
@@ -9,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from translate.nn.averaging import averaged_copies, update_average
 from translate.nn.discriminators import NLayerDiscriminator, receptive_field
 from translate.nn.generators import ResnetGenerator, UnetGenerator
 from translate.nn.layers import SmallOutputConv2d, init_weights, maybe_spectral_norm, norm_layer
@@ -332,3 +334,27 @@ def test_small_output_conv_is_the_same_convolution_through_the_double_backward(s
     torch.testing.assert_close(channels_last(x.contiguous(memory_format=torch.channels_last)), y)
     assert torch.autograd.gradcheck(conv, (x,)) and torch.autograd.gradgradcheck(conv, (x,))
 
+
+
+# -- weight averaging ----------------------------------------------------------------------------
+def test_weight_average_is_the_bias_corrected_exponential_mean_and_copies_buffers():
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = averaged_copies({"net": net})
+    assert not any(p.requires_grad for p in average.parameters())
+    decay, history = 0.5, []
+    for step in (1, 2, 3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(torch.randn_like(p))
+        net.train()(torch.randn(4, 3))   # moves the batch-norm statistics
+        history.append([p.detach().clone() for p in net.parameters()])
+        update_average(average, {"net": net}, decay, step)
+        if step == 1:   # the initial weights get no share: the first average is the weights
+            for a, p in zip(average["net"].parameters(), net.parameters()):
+                assert torch.equal(a, p)
+    norm = sum(decay ** (3 - i) for i in (1, 2, 3))
+    for k, avg in enumerate(average["net"].parameters()):
+        expected = sum(decay ** (3 - i) * history[i - 1][k] for i in (1, 2, 3)) / norm
+        assert torch.allclose(avg, expected, atol=1e-6)
+    for a, b in zip(average["net"].buffers(), net.buffers()):
+        assert torch.equal(a, b)

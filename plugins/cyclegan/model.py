@@ -18,6 +18,7 @@ from translate.config import opt
 from translate.errors import ConfigError
 from translate.metrics import psnr_ssim
 from translate.model import DataInfo, ExportSpec, TranslationModel
+from translate.nn.averaging import averaged_copies, update_average
 from translate.nn.discriminators import NLayerDiscriminator
 from translate.nn.generators import ResnetGenerator
 from translate.nn.layers import init_weights
@@ -44,6 +45,8 @@ class Config:
     init_gain: float = opt(0.02, "std of the normal(0, gain) weight initialization")
     spectral_norm: bool = opt(False, "spectral normalization in the discriminators")
     dropout: bool = opt(False, "dropout in the generators' residual blocks")
+    ema: float = opt(0.0, "decay of a bias-corrected moving average of the generators' weights (Polyak "
+                          "averaging), which samples, evaluation and export then use; 0 = off (the paper)")
     kid_samples: int = opt(0, "held-out images per domain for KID-EffLite0 in `evaluate` (G_AB(A) vs the real B, "
                               "G_BA(B) vs the real A; paired or not; needs the 'kid' extra; slow on CPU); 0 = off",
                          evaluation=True)
@@ -83,6 +86,12 @@ class CycleGAN(TranslationModel):
         # Instance norm treats every image on its own, so two batches can go through a network
         # as one (same math, fewer, larger kernels). Batch norm would mix them: keep them apart.
         self.fuse_batches = c.norm != "batch"
+        if not 0.0 <= c.ema < 1.0:
+            raise ConfigError(f"--ema {c.ema}: expected 0 (off) or a decay in (0, 1), e.g. 0.999")
+        if c.ema > 0:
+            # A network of its own: checkpointed (exact resume), found by export and evaluate.
+            self.G_ema = averaged_copies({"G_AB": self.G_AB, "G_BA": self.G_BA})
+            self.network_names = (*type(self).network_names, "G_ema")
 
     def configure_optimizers(self):
         c = self.config
@@ -123,6 +132,9 @@ class CycleGAN(TranslationModel):
                 loss_G = loss_G + loss_idt
         engine.backward(loss_G)
         engine.step("G")
+        if c.ema > 0:
+            nets = self.networks()
+            update_average(nets["G_ema"], nets, c.ema, engine.step_index + 1)
 
         # -- discriminators, on pooled fakes -------------------------------------------------
         pooled_B = self.pool_B.query(fake_B.detach())
@@ -156,12 +168,20 @@ class CycleGAN(TranslationModel):
         self.pool_B.load_state_dict(state["pool_B"], device)
 
     # -- inspection -------------------------------------------------------------------------
+    def generators(self):
+        """(G_AB, G_BA) as samples, evaluation and export use them: the averages with --ema."""
+        nets = self.networks()
+        if "G_ema" in nets:
+            return nets["G_ema"]["G_AB"], nets["G_ema"]["G_BA"]
+        return nets["G_AB"], nets["G_BA"]
+
     @torch.no_grad()
     def visuals(self, batch):
         a, b = batch["A"], batch["B"]
-        fake_B, fake_A = self.G_AB(a), self.G_BA(b)
-        return {"real_A": a, "fake_B": fake_B, "rec_A": self.G_BA(fake_B),
-                "real_B": b, "fake_A": fake_A, "rec_B": self.G_AB(fake_A)}
+        G_AB, G_BA = self.generators()
+        fake_B, fake_A = G_AB(a), G_BA(b)
+        return {"real_A": a, "fake_B": fake_B, "rec_A": G_BA(fake_B),
+                "real_B": b, "fake_A": fake_A, "rec_B": G_AB(fake_A)}
 
     def exports(self):
         source, target = (list(self.data.domains) + ["A", "B"])[:2]
@@ -171,8 +191,9 @@ class CycleGAN(TranslationModel):
             return (torch.rand(n, ch, h, w) * 2 - 1,)
 
         size = self.data.image_size
+        G_AB, G_BA = self.generators()
         specs = []
-        for name, net, src, dst in (("A2B", self.G_AB, source, target), ("B2A", self.G_BA, target, source)):
+        for name, net, src, dst in (("A2B", G_AB, source, target), ("B2A", G_BA, target, source)):
             specs.append(ExportSpec(
                 name=name, module=net, example_inputs=make_inputs(size, size),
                 input_names=["image"], output_names=["translated"],
@@ -196,8 +217,9 @@ class CycleGAN(TranslationModel):
         means, kid = _Means(), _KidSets(self.config.kid_samples)
         paired = getattr(dataset, "aligned", False)
         seen: dict[str, set] = {"A": set(), "B": set()}
+        G_AB, G_BA = self.generators()
         for batch in loader:
-            for side, there, back in (("A", self.G_AB, self.G_BA), ("B", self.G_BA, self.G_AB)):
+            for side, there, back in (("A", G_AB, G_BA), ("B", G_BA, G_AB)):
                 # Unpaired, the shorter folder repeats along the longer one: each image counts once.
                 paths = batch[f"{side}_path"]
                 new = list(range(len(paths))) if paired else _first_visits(paths, seen[side])

@@ -32,7 +32,6 @@ Additions to the paper, each a config option (dann's target accuracy on the buil
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +42,7 @@ from translate import __version__
 from translate.config import opt
 from translate.errors import ConfigError, DataError
 from translate.model import DataInfo, ExportSpec, TranslationModel
+from translate.nn.averaging import averaged_copies, update_average
 from translate.plugins.dann.gradient_reversal import adaptation_factor, annealed_lr, reverse_gradient
 from translate.plugins.dann.networks import STANDARDIZE, Classifier, FeatureExtractor, mlp
 
@@ -119,8 +119,7 @@ class DANN(TranslationModel):
         if c.ema > 0:
             # The averaged copies are a network of their own: checkpointed (exact resume), and
             # what `translate export` / `translate evaluate` rebuild from a checkpoint.
-            self.ema = nn.ModuleDict({n: copy.deepcopy(getattr(self, n)) for n in self.network_names})
-            self.ema.requires_grad_(False)
+            self.ema = averaged_copies({n: getattr(self, n) for n in self.network_names})
             self.network_names = (*type(self).network_names, "ema")
 
     @staticmethod
@@ -170,23 +169,12 @@ class DANN(TranslationModel):
         engine.backward(loss_cls + loss_domain)
         engine.step("sgd")
         if self.config.ema > 0:
-            self._update_ema(engine.step_index + 1)
+            nets = self.networks()
+            update_average(nets["ema"], nets, self.config.ema, engine.step_index + 1)
         return {"cls": loss_cls.item(), "domain": loss_domain.item(),
                 "source_acc": (logits.argmax(1) == labels).float().mean().item(),
                 "domain_acc": ((domain_logits > 0).float() == domains).float().mean().item(),
                 "lambda": lambd}
-
-    @torch.no_grad()
-    def _update_ema(self, steps_done: int) -> None:
-        """The bias-corrected average (as Adam's moments) of the weights after steps 1..t,
-        weighted decay^(t - i): the initial weights get no share, so short runs are averaged too.
-        It depends only on the step index, restored on resume: resume stays exact."""
-        d = self.config.ema
-        weight = (1.0 - d) / (1.0 - d ** max(1, steps_done))
-        nets = self.networks()
-        for name, avg in nets["ema"].items():
-            for a, p in zip(avg.parameters(), nets[name].parameters()):
-                a.lerp_(p.detach(), weight)
 
     def _eval_networks(self) -> dict[str, nn.Module]:
         """The networks evaluation and export use: the averaged copies when --ema is on."""
