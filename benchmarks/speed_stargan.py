@@ -36,6 +36,7 @@ from translate.allocator import keep_freed_memory  # noqa: E402
 from translate.engine import Distributed, Engine, select_device  # noqa: E402
 from translate.model import DataInfo  # noqa: E402
 from translate.nn.layers import SmallOutputConv2d  # noqa: E402
+from translate.nn.winograd import WinogradConv2d  # noqa: E402
 from translate.plugins.stargan.model import Config, StarGAN  # noqa: E402
 from translate.registry import get_plugins  # noqa: E402
 
@@ -128,8 +129,8 @@ def build(size, n_domains, device, precision):
     # The reference trains copies of the same weights, with plain convolutions and torch's
     # default optimizer kernels.
     G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
-    for m in D.modules():
-        if isinstance(m, SmallOutputConv2d):
+    for m in (*G.modules(), *D.modules()):
+        if isinstance(m, (SmallOutputConv2d, WinogradConv2d)):
             m.__class__ = torch.nn.Conv2d
     c = model.config
     opts = (torch.optim.Adam(G.parameters(), c.g_lr, (c.beta1, c.beta2)),
@@ -176,10 +177,12 @@ def worker(variant, size, batch, device, precision, conn) -> None:
                 reference_step(G, D, g_opt, d_opt, x, lab, i, model.config)
 
     while (msg := conn.recv()) is not None:
-        if msg == "flops":
+        if msg == "flops":   # as direct convolutions compute them (Winograd's are fewer)
+            winograd_from, WinogradConv2d.min_channels = WinogradConv2d.min_channels, 1 << 30
             with CountFlops() as counter:
                 for i in range(model.config.n_critic):
                     step(i, *next(data))
+            WinogradConv2d.min_channels = winograd_from
             conn.send(counter.flops / model.config.n_critic)
         else:
             if device.type == "cuda" and msg == model.config.n_critic:   # after the warm-up cycle

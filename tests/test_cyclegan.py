@@ -81,10 +81,19 @@ def test_ema_generators_are_what_samples_evaluation_and_export_use(tmp_path):
         tiny_model(ema=1.0)
 
 
-def test_ema_run_trains_resumes_exactly_and_exports(tmp_path):
-    """The contract's checks with --ema on: the averages change every step, are checkpointed
-    (resume gives the same averages as an uninterrupted run) and export to ONNX."""
+def test_ema_run_with_winograd_convolutions_trains_resumes_exactly_and_exports(tmp_path, monkeypatch):
+    """The contract's checks with --ema on and the residual blocks' 3x3 convolutions run by
+    Winograd (as they are on the CPU at real widths and sizes; the thresholds are lowered for the
+    tiny model): the averages change every step and are checkpointed (resume gives the same
+    weights and averages as an uninterrupted run), and the export matches PyTorch."""
+    from translate.nn.winograd import WinogradConv2d
     from translate.testing.contract import Contract
 
+    calls = []
+    monkeypatch.setattr(WinogradConv2d, "min_channels", 1)
+    monkeypatch.setattr(WinogradConv2d, "min_tiles", 1)
+    monkeypatch.setattr(WinogradConv2d, "_use_winograd",
+                        lambda self, x, use=WinogradConv2d._use_winograd: calls.append(use(self, x)) or calls[-1])
     Contract("cyclegan", workdir=tmp_path, overrides={"ema": 0.9},
              cli_subprocess=False).run_all(["training_step", "resume", "onnx"])
+    assert any(calls), "no convolution ran by Winograd"

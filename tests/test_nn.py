@@ -1,6 +1,6 @@
 """Unit tests of translate.nn: generators, the PatchGAN and its receptive field, GAN objectives,
-the gradient penalty, the image pool, the learning-rate schedule, the initialization and the
-weight averaging."""
+the gradient penalty, the image pool, the learning-rate schedule, the initialization, the
+weight averaging and the Winograd convolution."""
 from __future__ import annotations
 
 import copy
@@ -8,6 +8,7 @@ import io
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from translate.nn.averaging import averaged_copies, update_average
@@ -17,6 +18,7 @@ from translate.nn.layers import SmallOutputConv2d, init_weights, maybe_spectral_
 from translate.nn.losses import OBJECTIVES, GANLoss, gradient_penalty
 from translate.nn.pool import ImagePool
 from translate.nn.schedules import LinearDecay, linear_decay
+from translate.nn.winograd import WinogradConv2d, winograd_conv3x3
 
 
 @pytest.fixture(autouse=True)
@@ -358,3 +360,85 @@ def test_weight_average_is_the_bias_corrected_exponential_mean_and_copies_buffer
         assert torch.allclose(avg, expected, atol=1e-6)
     for a, b in zip(average["net"].buffers(), net.buffers()):
         assert torch.equal(a, b)
+
+
+# -- Winograd convolutions -------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [(8, 8), (11, 6), (1, 3)])   # whole tiles, partial tiles, less than one
+def test_winograd_conv3x3_is_the_convolution_with_its_gradients(size):
+    x = torch.randn(2, 3, size[0] + 2, size[1] + 2, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(winograd_conv3x3(x, w, b), F.conv2d(x, w, b), atol=1e-9)
+    assert torch.autograd.gradcheck(winograd_conv3x3, (x, w, b))
+    # A gradient penalty through it (a second derivative) fails loudly instead of being wrong.
+    y = nn.Conv2d(4, 1, 1).double()(torch.relu(winograd_conv3x3(x, w, b))).sum()
+    (gx,) = torch.autograd.grad(y, x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gx.square().sum().backward()
+
+
+@pytest.mark.parametrize("padding, mode", [(1, "reflect"), (1, "zeros"), ("same", "zeros"), (0, "zeros")])
+def test_winograd_conv2d_matches_conv2d_in_float32_and_keeps_its_state_dict(padding, mode, monkeypatch):
+    monkeypatch.setattr(WinogradConv2d, "min_channels", 8)
+    monkeypatch.setattr(WinogradConv2d, "min_tiles", 1)
+    conv = WinogradConv2d(8, 16, 3, padding=padding, padding_mode=mode)
+    plain = nn.Conv2d(8, 16, 3, padding=padding, padding_mode=mode)
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 8, 13, 10, requires_grad=True)
+    with torch.profiler.profile() as prof:
+        y = conv(x)
+    ops = {e.name for e in prof.events()}
+    assert "aten::bmm" in ops and not ops & {"aten::convolution", "aten::conv2d"}, "the Winograd path was not taken"
+    y_ref = plain(x)
+    assert torch.allclose(y, y_ref, atol=1e-4, rtol=1e-4)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
+    grads_ref = torch.autograd.grad(y_ref, (x, plain.weight, plain.bias), g)
+    for a, b in zip(grads, grads_ref):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
+
+
+def test_winograd_conv2d_is_a_plain_conv2d_where_winograd_does_not_apply(monkeypatch):
+    monkeypatch.setattr(WinogradConv2d, "min_channels", 8)
+    monkeypatch.setattr(WinogradConv2d, "min_tiles", 8)
+    x = torch.randn(2, 8, 8, 8)
+    assert WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x)                # 2 x 2 x 2 output tiles
+    assert not WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x[:1])        # too few tiles
+    assert not WinogradConv2d(8, 4, 3, padding=1)._use_winograd(x)            # too narrow
+    assert not WinogradConv2d(8, 8, 3, stride=2, padding=1)._use_winograd(x)  # strided
+    assert not WinogradConv2d(8, 8, 5, padding=2)._use_winograd(x)            # not 3x3
+    assert not WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x.double())   # not float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):                        # reduced precision
+        assert not WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x)
+    assert not WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x[0])         # unbatched
+    with torch.no_grad():                                                    # inference: the ONNX export's job
+        assert not WinogradConv2d(8, 8, 3, padding=1)._use_winograd(x)
+
+
+def test_winograd_calls_between_optimizer_steps_share_one_transformed_weight(monkeypatch):
+    from translate.nn import winograd
+
+    monkeypatch.setattr(WinogradConv2d, "min_channels", 1)
+    monkeypatch.setattr(WinogradConv2d, "min_tiles", 1)
+    conv = WinogradConv2d(4, 4, 3, padding=1)
+    plain = nn.Conv2d(4, 4, 3, padding=1)
+    plain.load_state_dict(conv.state_dict())
+    x1, x2 = torch.randn(1, 4, 8, 8), torch.randn(2, 4, 6, 6)
+    y = conv(x1).square().sum() + conv(conv(x2)).sum()         # three calls, one transform
+    assert conv in winograd._transformed
+    y.backward()
+    assert conv not in winograd._transformed                   # the backward pass ended the share
+    (plain(x1).square().sum() + plain(plain(x2)).sum()).backward()
+    assert torch.allclose(conv.weight.grad, plain.weight.grad, atol=1e-4, rtol=1e-4)
+    conv.weight.requires_grad_(False)
+    conv(x1)
+    assert conv not in winograd._transformed                   # a frozen weight shares nothing
+    conv.weight.requires_grad_(True)
+    conv(x1)
+    torch.optim.Adam(conv.parameters(), fused=True).step()    # fused kernels keep the version counter
+    assert conv not in winograd._transformed
+    before = conv(x1)
+    with torch.no_grad():
+        conv.weight.mul_(2)                                     # an in-place edit is seen
+    assert torch.allclose(conv(x1) - conv.bias.view(1, -1, 1, 1), 2 * (before - conv.bias.view(1, -1, 1, 1)),
+                          atol=1e-4)

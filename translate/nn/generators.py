@@ -7,6 +7,7 @@ import torch
 
 from translate.errors import ConfigError
 from translate.nn.layers import norm_layer, uses_bias
+from translate.nn.winograd import WinogradConv2d
 
 
 class ResnetBlock(nn.Module):
@@ -14,13 +15,13 @@ class ResnetBlock(nn.Module):
         super().__init__()
         Norm, bias = norm_layer(norm), uses_bias(norm)
         layers = [
-            nn.Conv2d(dim, dim, 3, padding=1, padding_mode=padding, bias=bias),
+            WinogradConv2d(dim, dim, 3, padding=1, padding_mode=padding, bias=bias),
             Norm(dim),
             nn.ReLU(True),
         ]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.Conv2d(dim, dim, 3, padding=1, padding_mode=padding, bias=bias), Norm(dim)]
+        layers += [WinogradConv2d(dim, dim, 3, padding=1, padding_mode=padding, bias=bias), Norm(dim)]
         self.block = nn.Sequential(*layers)
 
     def forward(self, x):
