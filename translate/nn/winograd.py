@@ -75,10 +75,25 @@ class _Winograd3x3(torch.autograd.Function):
         return gx, gu
 
 
+class _TransformWeight(torch.autograd.Function):
+    """G g G^T of every 3x3 kernel: (K, C, 3, 3) -> (36, K, C). Its own function for the
+    backward's layout: (9 x 36) @ (36 x K*C), where autograd's choice is several times slower."""
+
+    @staticmethod
+    def forward(ctx, weight):
+        k, c = weight.shape[:2]
+        return (_G.to(weight) @ weight.reshape(k * c, 9).t()).view(36, k, c)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        k, c = grad.shape[1:]
+        return (_G.to(grad).t() @ grad.reshape(36, k * c)).t().reshape(k, c, 3, 3)
+
+
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """G g G^T of every 3x3 kernel: (K, C, 3, 3) -> (36, K, C), differentiable."""
-    k, c = weight.shape[:2]
-    return (_G.to(weight) @ weight.reshape(k * c, 9).t()).view(36, k, c)
+    return _TransformWeight.apply(weight)
 
 
 def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -117,9 +132,11 @@ class WinogradConv2d(nn.Conv2d):
     transformed back once. The share ends when the backward pass reaches it, at any optimizer
     step, and when the weight is changed in place."""
 
-    # Below these the tile transforms cost more than the products save (benchmarks/winograd_train.py):
+    # Below these the tile transforms cost more than the products save (benchmarks/winograd_train.py,
+    # 2 threads: 256 channels at 32x32 gain 1.11x for 2 images, 0.86x for 1 alone; a CycleGAN step,
+    # whose 1-image calls share the 2-image call's transformed weight, gains 1.06-1.16x).
     min_channels = 128   # input and output channels
-    min_tiles = 64       # 4x4 output tiles per call (batch x tiles per image): 1 image of 32x32 (1.46x)
+    min_tiles = 64       # 4x4 output tiles per call (batch x tiles per image): one 32x32 image
 
     def _use_winograd(self, x: torch.Tensor) -> bool:
         if not (torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32
