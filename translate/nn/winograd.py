@@ -133,8 +133,8 @@ class WinogradConv2d(nn.Conv2d):
     step, and when the weight is changed in place."""
 
     # Below these the tile transforms cost more than the products save (benchmarks/winograd_train.py,
-    # 2 threads: 256 channels at 32x32 gain 1.11x for 2 images, 0.86x for 1 alone; a CycleGAN step,
-    # whose 1-image calls share the 2-image call's transformed weight, gains 1.06-1.16x).
+    # 2 threads, per convolution: 256 channels at 32x32 1.00x for 1 image, 1.19x for 2, 1.41x at
+    # 64x64; 16x16: 0.76x; 128 channels at 32x32, 2 images: 1.09x).
     min_channels = 128   # input and output channels
     min_tiles = 64       # 4x4 output tiles per call (batch x tiles per image): one 32x32 image
 
