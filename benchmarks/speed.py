@@ -25,7 +25,7 @@ from translate.data import make_dataset, resolve_root
 from translate.config import DataConfig
 from translate.engine import Distributed, Engine, select_device
 from translate.plugins.cyclegan.model import Config, CycleGAN
-from translate.nn.winograd import WinogradConv2d
+from translate.nn.winograd import WinogradConv2d, direct_convolutions
 from translate.registry import get_plugins
 
 
@@ -132,11 +132,9 @@ def main():
     model, engine = runs["translate"]
     # The model's FLOPs, as direct convolutions compute them: Winograd's are fewer, so GFLOP/s is
     # "direct-convolution equivalent" and may pass the matmul peak.
-    winograd_from, WinogradConv2d.min_channels = WinogradConv2d.min_channels, 1 << 30
-    with FlopCounterMode(display=False) as counter:
+    with direct_convolutions(), FlopCounterMode(display=False) as counter:
         model.training_step(engine.to_device(batch), engine)
         engine.end_step()
-    WinogradConv2d.min_channels = winograd_from
     flops = counter.get_total_flops()
     peak = matmul_peak(device)
     common = {"size": args.size, "batch": args.batch, "n_blocks": args.blocks, "n_layers_d": 3,

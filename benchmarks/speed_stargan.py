@@ -36,7 +36,7 @@ from translate.allocator import keep_freed_memory  # noqa: E402
 from translate.engine import Distributed, Engine, select_device  # noqa: E402
 from translate.model import DataInfo  # noqa: E402
 from translate.nn.layers import SmallOutputConv2d  # noqa: E402
-from translate.nn.winograd import WinogradConv2d  # noqa: E402
+from translate.nn.winograd import WinogradConv2d, direct_convolutions  # noqa: E402
 from translate.plugins.stargan.model import Config, StarGAN  # noqa: E402
 from translate.registry import get_plugins  # noqa: E402
 
@@ -178,11 +178,9 @@ def worker(variant, size, batch, device, precision, conn) -> None:
 
     while (msg := conn.recv()) is not None:
         if msg == "flops":   # as direct convolutions compute them (Winograd's are fewer)
-            winograd_from, WinogradConv2d.min_channels = WinogradConv2d.min_channels, 1 << 30
-            with CountFlops() as counter:
+            with direct_convolutions(), CountFlops() as counter:
                 for i in range(model.config.n_critic):
                     step(i, *next(data))
-            WinogradConv2d.min_channels = winograd_from
             conn.send(counter.flops / model.config.n_critic)
         else:
             if device.type == "cuda" and msg == model.config.n_critic:   # after the warm-up cycle
