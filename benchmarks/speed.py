@@ -5,7 +5,8 @@ Default: the widely used reference configuration, 128x128, batch 1, ResNet 9 blo
 PatchGAN. Besides our training step it times, interleaved in the same run, the same math with
 one network call per image, direct convolutions and torch's default Adam kernel ("unfused", as
 the reference implementation runs it), so the ratio is measured under the same machine load.
-FLOPs are counted as direct convolutions compute them (our step's Winograd convolutions do fewer). Prints one JSON line per result.
+FLOPs are counted as direct convolutions compute them (our step's Winograd convolutions do fewer).
+Prints one JSON line per result.
 
     python benchmarks/speed.py                       # CPU (or the GPU if there is one)
     python benchmarks/speed.py --precision bf16 --device cuda
@@ -25,7 +26,9 @@ from translate.data import make_dataset, resolve_root
 from translate.config import DataConfig
 from translate.engine import Distributed, Engine, select_device
 from translate.plugins.cyclegan.model import Config, CycleGAN
-from translate.nn.winograd import WinogradConv2d, direct_convolutions
+from translate.nn.direct import direct_convolutions
+from translate.nn.image_conv import ImageConv2d
+from translate.nn.winograd import WinogradConv2d
 from translate.registry import get_plugins
 
 
@@ -60,11 +63,11 @@ def build(size, n_blocks, fuse, device, precision, total, compile=False):
     model.to(device)
     optimizers, schedulers = model.configure_optimizers()
     if not fuse:   # reference style: torch's default Adam kernel (on the CPU a per-tensor loop), not our fused one,
-        for opt in optimizers.values():   # and direct convolutions (oneDNN's), not our Winograd ones
+        for opt in optimizers.values():   # and direct convolutions (oneDNN's), not our Winograd or by-rows ones
             for group in opt.param_groups:
                 group["fused"] = False
         for m in model.modules():
-            if isinstance(m, WinogradConv2d):
+            if isinstance(m, (WinogradConv2d, ImageConv2d)):
                 m.__class__ = torch.nn.Conv2d
     engine.attach(optimizers, schedulers)
     engine.prepare(model)

@@ -36,7 +36,9 @@ from translate.allocator import keep_freed_memory  # noqa: E402
 from translate.engine import Distributed, Engine, select_device  # noqa: E402
 from translate.model import DataInfo  # noqa: E402
 from translate.nn.layers import SmallOutputConv2d  # noqa: E402
-from translate.nn.winograd import WinogradConv2d, direct_convolutions  # noqa: E402
+from translate.nn.direct import direct_convolutions  # noqa: E402
+from translate.nn.image_conv import ImageConv2d  # noqa: E402
+from translate.nn.winograd import WinogradConv2d  # noqa: E402
 from translate.plugins.stargan.model import Config, StarGAN  # noqa: E402
 from translate.registry import get_plugins  # noqa: E402
 
@@ -130,7 +132,7 @@ def build(size, n_domains, device, precision):
     # default optimizer kernels.
     G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
     for m in (*G.modules(), *D.modules()):
-        if isinstance(m, (SmallOutputConv2d, WinogradConv2d)):
+        if isinstance(m, (SmallOutputConv2d, WinogradConv2d, ImageConv2d)):
             m.__class__ = torch.nn.Conv2d
     c = model.config
     opts = (torch.optim.Adam(G.parameters(), c.g_lr, (c.beta1, c.beta2)),

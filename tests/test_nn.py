@@ -13,7 +13,9 @@ from torch import nn
 
 from translate.nn.averaging import averaged_copies, update_average
 from translate.nn.discriminators import NLayerDiscriminator, receptive_field
+from translate.nn.direct import direct_convolutions
 from translate.nn.generators import ResnetGenerator, UnetGenerator
+from translate.nn.image_conv import ImageConv2d, conv2d_by_rows, conv2d_input_grad_by_rows
 from translate.nn.layers import SmallOutputConv2d, init_weights, maybe_spectral_norm, norm_layer
 from translate.nn.losses import OBJECTIVES, GANLoss, gradient_penalty
 from translate.nn.pool import ImagePool
@@ -442,3 +444,87 @@ def test_winograd_calls_between_optimizer_steps_share_one_transformed_weight(mon
         conv.weight.mul_(2)                                     # an in-place edit is seen
     assert torch.allclose(conv(x1) - conv.bias.view(1, -1, 1, 1), 2 * (before - conv.bias.view(1, -1, 1, 1)),
                           atol=1e-4)
+
+
+# -- convolutions with an image's few channels ---------------------------------------------------
+
+@pytest.mark.parametrize("k, c, kernel", [(3, 5, (7, 7)), (1, 4, (3, 5)), (2, 3, (1, 3))])
+def test_convolution_by_rows_and_its_input_gradient_are_the_convolution_to_second_order(k, c, kernel):
+    x = torch.randn(2, c, 11, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(k, c, *kernel, dtype=torch.float64, requires_grad=True)
+    y = conv2d_by_rows(x, w)
+    torch.testing.assert_close(y, F.conv2d(x, w))
+    g = torch.randn_like(y, requires_grad=True)
+    (gx_ref,) = torch.autograd.grad(F.conv2d(x, w), x, g)
+    torch.testing.assert_close(conv2d_input_grad_by_rows(g, w), gx_ref)
+    assert torch.autograd.gradcheck(conv2d_by_rows, (x, w)) and torch.autograd.gradgradcheck(conv2d_by_rows, (x, w))
+    assert torch.autograd.gradcheck(conv2d_input_grad_by_rows, (g, w))
+    assert torch.autograd.gradgradcheck(conv2d_input_grad_by_rows, (g, w))
+
+
+def _grad_fns(y):
+    """The names of the autograd nodes that produced y."""
+    names, todo = set(), [y.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None and type(fn).__name__ not in names:
+            names.add(type(fn).__name__)
+            todo += [f for f, _ in fn.next_functions]
+    return names
+
+
+@pytest.mark.parametrize("c_in, c_out, mode, path", [(16, 3, "reflect", "_ShiftedRowSumBackward"),
+                                                     (3, 16, "zeros", "_RowsInputGradientBackward"),
+                                                     (1, 2, "reflect", "_ShiftedRowSumBackward")])
+def test_image_conv2d_matches_conv2d_in_float32_with_its_state_dict(c_in, c_out, mode, path):
+    conv = ImageConv2d(c_in, c_out, 7, padding=3, padding_mode=mode)
+    plain = nn.Conv2d(c_in, c_out, 7, padding=3, padding_mode=mode)
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(2, c_in, 20, 17, requires_grad=True)
+    y, y_ref = conv(x), plain(x)
+    assert path in _grad_fns(y), "the by-rows path was not taken"
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
+    for a, b in zip(grads, torch.autograd.grad(y_ref, (x, plain.weight, plain.bias), g)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_image_conv2d_input_gradient_carries_a_gradient_penalty():
+    """A second derivative through the RGB input layer (e.g. a penalty on the gradient with
+    respect to the image) is the convolution's."""
+    conv = ImageConv2d(3, 16, 7, padding=3)
+    plain = nn.Conv2d(3, 16, 7, padding=3)
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 3, 12, 12, requires_grad=True)
+    grads = []
+    for net in (conv, plain):
+        (gx,) = torch.autograd.grad(torch.tanh(net(x)).square().sum(), x, create_graph=True)
+        grads.append(torch.autograd.grad(gx.square().sum(), net.weight)[0])
+    assert grads[1].abs().max() > 0
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-4, rtol=1e-4)
+
+
+def test_image_conv2d_is_a_plain_conv2d_where_rows_do_not_apply(monkeypatch):
+    from translate.nn import image_conv
+
+    rows = {"_ShiftedRowSumBackward", "_RowsInputGradientBackward"}
+    x = torch.randn(2, 3, 12, 12, requires_grad=True)
+    wide = torch.randn(2, 16, 12, 12, requires_grad=True)
+    assert not rows & _grad_fns(ImageConv2d(16, 16, 7, padding=3)(wide))        # no few-channel side
+    assert not rows & _grad_fns(ImageConv2d(3, 16, 7, padding=3)(x.detach()))   # no input gradient wanted
+    assert not rows & _grad_fns(ImageConv2d(16, 3, 7, stride=2, padding=3)(wide))
+    assert not rows & _grad_fns(ImageConv2d(16, 3, (1, 7), padding=(0, 3))(wide))   # one row already
+    assert not rows & _grad_fns(ImageConv2d(16, 3, 7, padding=3).double()(wide.double()))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not rows & _grad_fns(ImageConv2d(16, 3, 7, padding=3)(wide))
+    with direct_convolutions():
+        assert not rows & _grad_fns(ImageConv2d(16, 3, 7, padding=3)(wide))
+    assert "_ShiftedRowSumBackward" in _grad_fns(ImageConv2d(16, 3, 7, padding=3)(wide))   # the switch is undone
+    # Inference of an RGB output layer takes rows too.
+    calls = []
+    monkeypatch.setattr(image_conv, "conv2d_by_rows", lambda *a: calls.append(a) or F.conv2d(*a))
+    with torch.no_grad():
+        ImageConv2d(16, 3, 7, padding=3)(wide)
+    assert len(calls) == 1
+

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from translate.nn.generators import ResnetBlock
+from translate.nn.image_conv import ImageConv2d
 from translate.nn.layers import SmallOutputConv2d, norm_layer
 
 
@@ -21,7 +22,7 @@ class StarGenerator(nn.Module):
     def __init__(self, channels: int, num_domains: int, ngf: int = 64, n_blocks: int = 6):
         super().__init__()
         Norm = norm_layer("instance_affine")
-        layers = [nn.Conv2d(channels + num_domains, ngf, 7, padding=3, bias=False), Norm(ngf), nn.ReLU(True)]
+        layers = [ImageConv2d(channels + num_domains, ngf, 7, padding=3, bias=False), Norm(ngf), nn.ReLU(True)]
         c = ngf
         for _ in range(2):
             layers += [nn.Conv2d(c, c * 2, 4, stride=2, padding=1, bias=False), Norm(c * 2), nn.ReLU(True)]
@@ -30,7 +31,7 @@ class StarGenerator(nn.Module):
         for _ in range(2):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1, bias=False), Norm(c // 2), nn.ReLU(True)]
             c //= 2
-        layers += [nn.Conv2d(c, channels, 7, padding=3, bias=False), nn.Tanh()]
+        layers += [ImageConv2d(c, channels, 7, padding=3, bias=False), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

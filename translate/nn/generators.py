@@ -6,6 +6,7 @@ from torch import nn
 import torch
 
 from translate.errors import ConfigError
+from translate.nn.image_conv import ImageConv2d
 from translate.nn.layers import norm_layer, uses_bias
 from translate.nn.winograd import WinogradConv2d
 
@@ -49,7 +50,7 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         Norm, bias = norm_layer(norm), uses_bias(norm)
         layers = [
-            nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode=padding, bias=bias),
+            ImageConv2d(in_channels, ngf, 7, padding=3, padding_mode=padding, bias=bias),
             Norm(ngf),
             nn.ReLU(True),
         ]
@@ -64,7 +65,7 @@ class ResnetGenerator(nn.Module):
                 Norm(c // 2),
                 nn.ReLU(True),
             ]
-        layers += [nn.Conv2d(ngf, out_channels, 7, padding=3, padding_mode=padding), nn.Tanh()]
+        layers += [ImageConv2d(ngf, out_channels, 7, padding=3, padding_mode=padding), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):

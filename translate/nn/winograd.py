@@ -10,7 +10,6 @@ a CycleGAN or StarGAN step.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import weakref
 
@@ -173,14 +172,3 @@ class WinogradConv2d(nn.Conv2d):
             x = F.pad(x, pads, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
         return winograd_conv3x3(x, self.weight, self.bias, self._transformed_weight())
 
-
-@contextlib.contextmanager
-def direct_convolutions():
-    """Inside the block every WinogradConv2d computes its convolution directly, as nn.Conv2d does
-    (e.g. to count the FLOPs the model's math takes, or to compare against it)."""
-    channels = WinogradConv2d.min_channels
-    WinogradConv2d.min_channels = 1 << 62
-    try:
-        yield
-    finally:
-        WinogradConv2d.min_channels = channels
