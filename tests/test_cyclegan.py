@@ -97,3 +97,41 @@ def test_ema_run_with_winograd_convolutions_trains_resumes_exactly_and_exports(t
     Contract("cyclegan", workdir=tmp_path, overrides={"ema": 0.9},
              cli_subprocess=False).run_all(["training_step", "resume", "onnx"])
     assert any(calls), "no convolution ran by Winograd"
+
+
+@pytest.mark.parametrize("identity", [0.5, 0.0])
+def test_fused_generator_calls_train_as_one_call_per_image_does(identity):
+    """The step sends several batches through a generator as one call (instance norm treats
+    each image on its own): losses and the trained weights are those of one call per image."""
+    from translate.engine import Engine
+
+    g = torch.Generator().manual_seed(0)
+    batch = {"A": torch.rand(2, 3, SIZE, SIZE, generator=g) * 2 - 1, "B": torch.rand(2, 3, SIZE, SIZE, generator=g) * 2 - 1}
+    results = []
+    for fuse in (True, False):
+        model = tiny_model(lambda_identity=identity).train()
+        model.fuse_batches = fuse
+        A, B, G_AB, G_BA, l1 = batch["A"], batch["B"], model.G_AB, model.G_BA, torch.nn.functional.l1_loss
+        with torch.no_grad():   # the paper's losses, written out, from the untrained networks
+            cycle = 10 * (l1(G_BA(G_AB(A)), A) + l1(G_AB(G_BA(B)), B)).item()
+            idt = 10 * identity * (l1(G_AB(B), B) + l1(G_BA(A), A)).item()
+        engine = Engine(torch.device("cpu"))
+        engine.attach(*model.configure_optimizers())
+        engine.prepare(model)
+        losses = [model.training_step(batch, engine) for _ in range(2)]
+        assert losses[0]["cycle"] == pytest.approx(cycle, rel=1e-5)
+        assert losses[0].get("idt", 0.0) == pytest.approx(idt, rel=1e-5)
+        results.append((losses, model.state_dict()))
+    (fused_losses, fused_state), (single_losses, single_state) = results
+    assert fused_losses[0].keys() == single_losses[0].keys()
+    for fused, single in zip(fused_losses, single_losses):
+        for name in fused:
+            assert fused[name] == pytest.approx(single[name], rel=1e-4, abs=1e-6), name
+    # A bias followed by instance norm has no effect and a zero gradient up to rounding, which
+    # Adam scales up to lr-sized steps either way: those are left out.
+    cancelled = {f"{name}.{i}.bias" for name, seq in model.named_modules() if isinstance(seq, torch.nn.Sequential)
+                 for i in range(len(seq) - 1) if isinstance(seq[i + 1], torch.nn.InstanceNorm2d)}
+    assert "G_AB.model.0.bias" in cancelled
+    for name, value in fused_state.items():
+        if name not in cancelled:
+            torch.testing.assert_close(value, single_state[name], atol=1e-5, rtol=1e-4, msg=name)

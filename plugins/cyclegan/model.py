@@ -102,11 +102,11 @@ class CycleGAN(TranslationModel):
                 {"G": linear_decay(opt_G, self.total_steps, c.decay_start),
                  "D": linear_decay(opt_D, self.total_steps, c.decay_start)})
 
-    def _twice(self, net, x, y):
-        """net(x), net(y), as one call when the batches may share it."""
-        if self.fuse_batches:
-            return net(torch.cat([x, y])).split([x.size(0), y.size(0)])
-        return net(x), net(y)
+    def _together(self, net, *batches):
+        """net(x) for each batch x, as one call when the batches may share it."""
+        if self.fuse_batches and len(batches) > 1:
+            return net(torch.cat(batches)).split([x.size(0) for x in batches])
+        return tuple(net(x) for x in batches)
 
     def training_step(self, batch, engine):
         c = self.config
@@ -115,12 +115,14 @@ class CycleGAN(TranslationModel):
 
         # -- generators ---------------------------------------------------------------------
         with engine.autocast():
+            # Three calls, not four: G_BA's own batches and the cycle through it go together.
             if use_idt:
-                fake_B, idt_B = self._twice(self.G_AB, real_A, real_B)   # G_AB(B) should be B
-                fake_A, idt_A = self._twice(self.G_BA, real_B, real_A)
+                fake_B, idt_B = self._together(self.G_AB, real_A, real_B)   # G_AB(B) should be B
+                fake_A, idt_A, rec_A = self._together(self.G_BA, real_B, real_A, fake_B)
             else:
-                fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)
-            rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
+                fake_B = self.G_AB(real_A)
+                fake_A, rec_A = self._together(self.G_BA, real_B, fake_B)
+            rec_B = self.G_AB(fake_A)
             with engine.frozen(self.D_A, self.D_B) as (D_A, D_B):
                 loss_gan_AB = self.gan.g_loss(D_B(fake_B))
                 loss_gan_BA = self.gan.g_loss(D_A(fake_A))
@@ -152,7 +154,7 @@ class CycleGAN(TranslationModel):
         return out
 
     def _d_loss(self, D, real, fake):
-        real_logits, fake_logits = self._twice(D, real, fake)
+        real_logits, fake_logits = self._together(D, real, fake)
         return 0.5 * (self.gan.d_loss_half(real_logits, True) + self.gan.d_loss_half(fake_logits, False))
 
     def loss_watch(self):
