@@ -71,10 +71,24 @@ class _Winograd3x3(torch.autograd.Function):
             gu = torch.bmm(gm, v.transpose(1, 2))                         # (36, K, C)
         if ctx.needs_input_grad[0]:
             gv = torch.bmm(u.transpose(1, 2), gm)                         # (36, C, tiles)
-            gd = (b.t() @ gv.view(36, c * tiles)).view(36, c, n, th * tw).permute(2, 1, 0, 3)
-            gx = F.fold(gd.reshape(n, c * 36, th * tw), (TILE * th + 2, TILE * tw + 2), TILE + 2, stride=TILE)
-            gx = gx[:, :, :hp, :wp]
+            # Each tile's gradient B gv B^T, as rows (C * tiles, 36): MKL's faster layout here
+            gd = (gv.view(36, c * tiles).t() @ b).view(c, n, th, tw, TILE + 2, TILE + 2)
+            gx = _overlap_add(gd.permute(1, 0, 2, 4, 3, 5))[:, :, :hp, :wp]
         return gx, gu
+
+
+def _overlap_add(tiles: torch.Tensor) -> torch.Tensor:
+    """6x6 tiles (N, C, th, 6, tw, 6) at a stride of 4 summed into (N, C, 4 th + 2, 4 tw + 2): F.fold,
+    as four strided additions (multithreaded, where F.fold's loop is not)."""
+    n, c, th, _, tw, _ = tiles.shape
+    out = tiles.new_empty(n, c, th + 1, TILE, tw + 1, TILE)
+    out[:, :, :th, :, :tw] = tiles[:, :, :, :TILE, :, :TILE]
+    out[:, :, th].zero_()
+    out[:, :, :th, :, tw].zero_()
+    out[:, :, 1:, :2, :tw] += tiles[:, :, :, TILE:, :, :TILE]       # each tile's last 2 rows: the next tile's first
+    out[:, :, :th, :, 1:, :2] += tiles[:, :, :, :TILE, :, TILE:]     # and its last 2 columns
+    out[:, :, 1:, :2, 1:, :2] += tiles[:, :, :, TILE:, :, TILE:]
+    return out.view(n, c, TILE * (th + 1), TILE * (tw + 1))[:, :, :TILE * th + 2, :TILE * tw + 2]
 
 
 class _TransformWeight(torch.autograd.Function):
