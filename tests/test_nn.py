@@ -484,6 +484,7 @@ def test_image_conv2d_matches_conv2d_in_float32_with_its_state_dict(c_in, c_out,
     y, y_ref = conv(x), plain(x)
     assert path in _grad_fns(y), "the by-rows path was not taken"
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(conv(x.contiguous(memory_format=torch.channels_last)), y_ref, atol=1e-5, rtol=1e-4)
     g = torch.randn_like(y)
     grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
     for a, b in zip(grads, torch.autograd.grad(y_ref, (x, plain.weight, plain.bias), g)):

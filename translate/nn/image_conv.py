@@ -100,8 +100,9 @@ class ImageConv2d(nn.Conv2d):
     channels computes its input gradient by rows. Elsewhere (GPUs, reduced precision, ONNX
     export, torch.compile) it is a plain Conv2d."""
 
-    # Measured by benchmarks/image_conv.py (2 threads): the 7x7 RGB layers of a ResNet generator at
-    # 128x128 gain 2-3x; above 8 channels oneDNN's vectors are full enough.
+    # benchmarks/image_conv.py, 2 threads, 7x7 layers at 128x128: writing 3 channels trains 1.5-1.9x
+    # faster (1 channel: 3.8x), reading 3 channels with the input gradient 1.5-1.6x; reading 6 or 8
+    # channels gains 0.86-1.16x between runs, and at 16 channels rows are slower.
     max_channels = 4
 
     def _by_rows(self, x: torch.Tensor) -> bool:
