@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.nn.layers import own_cpu_kernel_allowed, pad_as_conv
+
 
 class _ShiftedRowSum(torch.autograd.Function):
     """z (N, kh, K, H, W) -> the sum over r of z[:, r, :, r:r + H - kh + 1]. Autograd's backward of
@@ -106,20 +108,15 @@ class ImageConv2d(nn.Conv2d):
     max_channels = 4
 
     def _by_rows(self, x: torch.Tensor) -> bool:
-        return (x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-                and self.kernel_size[0] > 1 and self.stride == (1, 1) and self.dilation == (1, 1)
-                and self.groups == 1 and min(self.in_channels, self.out_channels) <= self.max_channels
-                and not torch.onnx.is_in_onnx_export() and not torch.compiler.is_compiling())
+        return (own_cpu_kernel_allowed(self, x) and self.kernel_size[0] > 1 and self.stride == (1, 1)
+                and min(self.in_channels, self.out_channels) <= self.max_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._by_rows(x):
             return super().forward(x)
         if self.out_channels > self.max_channels and not (torch.is_grad_enabled() and x.requires_grad):
             return super().forward(x)   # few input channels, but no input gradient to compute
-        pads = self._reversed_padding_repeated_twice   # set by Conv2d for every padding form
-        if any(pads):
-            x = F.pad(x, pads, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
+        x = pad_as_conv(self, x)
         if self.out_channels <= self.max_channels:
             y = conv2d_by_rows(x, self.weight)
         else:

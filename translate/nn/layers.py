@@ -1,5 +1,5 @@
-"""Normalization choice, optional spectral norm, the normal(0, 0.02) initialization, and a
-convolution for tiny outputs on the CPU."""
+"""Normalization choice, optional spectral norm, the normal(0, 0.02) initialization, a
+convolution for tiny outputs on the CPU, and what the layers that pick their own CPU kernels share."""
 from __future__ import annotations
 
 import functools
@@ -90,3 +90,21 @@ class SmallOutputConv2d(nn.Conv2d):
         weight = self.weight.reshape(self.out_channels, -1)   # a view unless the weight is channels_last
         y = weight @ cols if self.bias is None else torch.addmm(self.bias.view(-1, 1), weight, cols)
         return y.view(self.out_channels, n, oh, ow).transpose(0, 1)
+
+
+def own_cpu_kernel_allowed(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether a Conv2d subclass may compute `conv(x)` its own way: a batched float32 input and
+    weight on the CPU, no autocast, and no ONNX export or torch.compile tracing it (those get the
+    plain convolution)."""
+    return (x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32
+            and conv.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and conv.dilation == (1, 1) and conv.groups == 1
+            and not torch.onnx.is_in_onnx_export() and not torch.compiler.is_compiling())
+
+
+def pad_as_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """x padded as `conv` pads it (every padding form and mode), for a valid convolution after."""
+    pads = conv._reversed_padding_repeated_twice   # set by Conv2d for every padding form
+    if not any(pads):
+        return x
+    return F.pad(x, pads, mode="constant" if conv.padding_mode == "zeros" else conv.padding_mode)

@@ -21,6 +21,7 @@ from torch.autograd.function import once_differentiable
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from translate.export.winograd import winograd_matrices
+from translate.nn.layers import own_cpu_kernel_allowed, pad_as_conv
 
 TILE = 4            # output tile (F(4x4, 3x3)); input tiles are TILE + 2 = 6 wide
 _bt, _g, _at = winograd_matrices()
@@ -155,11 +156,8 @@ class WinogradConv2d(nn.Conv2d):
     min_tiles = 64       # 4x4 output tiles per call (batch x tiles per image): one 32x32 image
 
     def _use_winograd(self, x: torch.Tensor) -> bool:
-        if not (torch.is_grad_enabled() and x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-                and self.kernel_size == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
-                and self.groups == 1 and min(self.in_channels, self.out_channels) >= self.min_channels
-                and not torch.onnx.is_in_onnx_export() and not torch.compiler.is_compiling()):
+        if not (torch.is_grad_enabled() and own_cpu_kernel_allowed(self, x) and self.kernel_size == (3, 3)
+                and self.stride == (1, 1) and min(self.in_channels, self.out_channels) >= self.min_channels):
             return False
         left, right, top, bottom = self._reversed_padding_repeated_twice
         h, w = x.size(2) + top + bottom - 2, x.size(3) + left + right - 2
@@ -181,8 +179,5 @@ class WinogradConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._use_winograd(x):
             return super().forward(x)
-        pads = self._reversed_padding_repeated_twice   # set by Conv2d for every padding form
-        if any(pads):
-            x = F.pad(x, pads, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
-        return winograd_conv3x3(x, self.weight, self.bias, self._transformed_weight())
+        return winograd_conv3x3(pad_as_conv(self, x), self.weight, self.bias, self._transformed_weight())
 
