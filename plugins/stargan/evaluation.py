@@ -1,9 +1,10 @@
 """StarGAN's held-out evaluation.
 
 (a) Target-domain accuracy: a small classifier trained on real images of the training split
-    (translate.nn.classifier) classifies every held-out image translated to every other domain;
-    the accuracy is how often it names the target domain. Its accuracy on the real held-out
-    images is reported beside it, to show the judge itself is sound. For attribute tables there
+    (translate.nn.classifier, its local design: domains differ in style, texture and colour more
+    than in shape) classifies every held-out image translated to every other domain; the
+    accuracy is how often it names the target domain. Its accuracy on the real held-out images
+    is reported beside it, to show how far the judge itself can be trusted. For attribute tables there
     is one binary classifier per attribute, and each translation flips one attribute.
 (b) For single-label data whose held-out files share names across domains (the same content in
     each), PSNR/SSIM of each translation against the true image in the target domain, beside the
@@ -41,8 +42,9 @@ def train_judges(dataset, seed: int, device) -> list:
 def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
     if not multi_label:
         return [fit_classifier(images, labels.argmax(1), labels.size(1), steps=CLASSIFIER_STEPS, seed=seed,
-                               device=device)]
-    return [fit_classifier(images, labels[:, k].long(), 2, steps=CLASSIFIER_STEPS, seed=seed + k, device=device)
+                               device=device, local=True)]
+    return [fit_classifier(images, labels[:, k].long(), 2, steps=CLASSIFIER_STEPS, seed=seed + k, device=device,
+                           local=True)
             for k in range(labels.size(1))]
 
 
