@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from translate.metrics import psnr_ssim
@@ -40,12 +42,10 @@ def train_judges(dataset, seed: int, device) -> list:
 
 
 def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
+    fit = functools.partial(fit_classifier, images, steps=CLASSIFIER_STEPS, device=device, local=True)
     if not multi_label:
-        return [fit_classifier(images, labels.argmax(1), labels.size(1), steps=CLASSIFIER_STEPS, seed=seed,
-                               device=device, local=True)]
-    return [fit_classifier(images, labels[:, k].long(), 2, steps=CLASSIFIER_STEPS, seed=seed + k, device=device,
-                           local=True)
-            for k in range(labels.size(1))]
+        return [fit(labels.argmax(1), labels.size(1), seed=seed)]
+    return [fit(labels[:, k].long(), 2, seed=seed + k) for k in range(labels.size(1))]
 
 
 @torch.no_grad()
