@@ -4,8 +4,10 @@ identity baseline (output = input), after the reference's iteration count.
 
 The widely used reference implementation, at 64x64 with a 6-block ResNet generator and
 batch 1, reaches after 2,163 iterations PSNR 12.05 dB / SSIM 0.343 (A->B) and 11.36 / 0.318
-(B->A), identity 11.45 / 0.339. This script trains the same configuration (the plugin's
-paper defaults) and prints one JSON line per direction.
+(B->A), identity 11.45 / 0.339, on a split like ours but not ours (other held-out emoji).
+This script trains the same configuration (the plugin's paper defaults) and prints one JSON line
+per direction; benchmarks/reference_cyclegan.py runs the reference's algorithm on our split, the
+like-for-like control.
 
     python benchmarks/quality.py                 # ~2163 iterations, about 15 min on 2 CPU cores
     python benchmarks/quality.py --steps 500     # the README run's length
