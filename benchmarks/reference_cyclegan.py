@@ -47,7 +47,7 @@ from torch import nn
 from torchvision import transforms
 
 from translate.datasets.builtin import materialize
-from translate.imageio import load_image
+from translate.imageio import list_images, load_image
 from translate.metrics import psnr_ssim
 
 ISSUE_REFERENCE = {"A2B": 12.05, "B2A": 11.36, "identity": 11.45}
@@ -122,10 +122,6 @@ class Pool:
 
 # -- data ----------------------------------------------------------------------------------
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-
-
 def load(path: Path, transform) -> torch.Tensor:
     return transform(Image.fromarray(load_image(path))).unsqueeze(0)
 
@@ -145,7 +141,7 @@ def train(root: Path, iterations: int, schedule: str, n_epochs: int, n_epochs_de
         transforms.Resize([load_size, load_size], transforms.InterpolationMode.BICUBIC),
         transforms.RandomCrop(size), transforms.RandomHorizontalFlip(),
         transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
-    files_A, files_B = image_files(root / "trainA"), image_files(root / "trainB")
+    files_A, files_B = list_images(root / "trainA"), list_images(root / "trainB")
     G_A, G_B = init_normal(resnet_generator(n_blocks=n_blocks)), init_normal(resnet_generator(n_blocks=n_blocks))
     D_A, D_B = init_normal(patch_discriminator()), init_normal(patch_discriminator())
     opt_G = torch.optim.Adam([*G_A.parameters(), *G_B.parameters()], lr=lr, betas=(0.5, 0.999))
@@ -218,7 +214,7 @@ def parity_with_translate(size: int, n_blocks: int = 6) -> dict:
 def score(G_A, G_B, root: Path) -> dict:
     """Mean per-image PSNR/SSIM on the held-out pairs testA/x <-> testB/x, as `translate evaluate`."""
     to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
-    names = sorted(p.name for p in image_files(root / "testA"))
+    names = sorted(p.name for p in list_images(root / "testA"))
     A = torch.cat([load(root / "testA" / n, to_tensor) for n in names])
     B = torch.cat([load(root / "testB" / n, to_tensor) for n in names])
     fake_B = torch.cat([G_A(a) for a in A.split(16)])
@@ -245,12 +241,14 @@ def main():
     torch.manual_seed(args.seed)
     root = materialize("noto2twemoji")
     t = time.perf_counter()
-    G_A, G_B, epochs = train(root, args.iterations, args.schedule, args.n_epochs, args.n_epochs_decay, args.size, args.load_size)
+    G_A, G_B, epochs = train(root, args.iterations, args.schedule, args.n_epochs, args.n_epochs_decay, args.size,
+                             args.load_size)
     minutes = (time.perf_counter() - t) / 60
     print(json.dumps({"benchmark": "cyclegan_quality_reference_reimplementation", "data": "noto2twemoji",
-                      "iterations": args.iterations, "epochs_started": epochs, "schedule": args.schedule, "n_epochs": args.n_epochs,
-                      "n_epochs_decay": args.n_epochs_decay, "size": args.size, "load_size": args.load_size,
-                      "seed": args.seed, **score(G_A, G_B, root), "parity": parity_with_translate(args.size), "issue_reference": ISSUE_REFERENCE,
+                      "iterations": args.iterations, "epochs_started": epochs, "schedule": args.schedule,
+                      "n_epochs": args.n_epochs, "n_epochs_decay": args.n_epochs_decay, "size": args.size,
+                      "load_size": args.load_size, "seed": args.seed, **score(G_A, G_B, root),
+                      "parity": parity_with_translate(args.size), "issue_reference": ISSUE_REFERENCE,
                       "train_minutes": round(minutes, 1), "threads": torch.get_num_threads()}), flush=True)
 
 
