@@ -10,8 +10,8 @@ like for like.
 
 What it reproduces (the reference's `train.py --model cycle_gan` at 64x64, batch 1):
 - data: the images as `translate` reads them (transparent backgrounds composited on white: the
-  issue's identity baseline, 11.45, matches that; PIL's plain convert("RGB") gives 10.34 on our
-  pairs); Resize(load) + RandomCrop(crop) + horizontal flip +
+  issue's identity baseline, 11.45, matches that, and PIL's plain convert("RGB") would keep
+  whatever colour the transparent pixels store); Resize(load) + RandomCrop(crop) + horizontal flip +
   Normalize(0.5, 0.5) (torchvision); A in shuffled order, B drawn at random each iteration;
   an epoch is max(|A|, |B|) iterations;
 - networks: ResNet generator with reflection padding, transposed-conv upsampling and conv biases
