@@ -4,8 +4,10 @@
     (translate.nn.classifier, its local design: domains differ in style, texture and colour more
     than in shape) classifies every held-out image translated to every other domain; the
     accuracy is how often it names the target domain. Its accuracy on the real held-out images
-    is reported beside it, to show how far the judge itself can be trusted. For attribute tables there
-    is one binary classifier per attribute, and each translation flips one attribute.
+    is reported beside it, to show how far the judge itself can be trusted (for domain folders it
+    is what a perfect translator, one returning the true target images, would score). For
+    attribute tables there is one binary classifier per attribute, and each translation flips
+    one attribute.
 (b) For single-label data whose held-out files share names across domains (the same content in
     each), PSNR/SSIM of each translation against the true image in the target domain, beside the
     identity baseline (the untranslated input against the same true image).
