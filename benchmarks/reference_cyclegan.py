@@ -23,10 +23,11 @@ What it reproduces (the reference's `train.py --model cycle_gan` at 64x64, batch
 - Adam(2e-4, betas (0.5, 0.999)) for both pairs. `--schedule reference` (default) sets the
   learning rate at the start of each epoch e (1-based) to
   lr * (1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1)): with its defaults (100 + 100
-  epochs) it stays constant through these iterations (3 epochs of our 718 images, and 9 more). `--schedule paper` is the paper's shape
-  squeezed into the iterations, as the `cyclegan` plugin runs it: constant for the first half,
-  then linear to 0 at the last iteration (the reference cannot express that in 3 epochs: a
-  3-epoch schedule of its own spends the last epoch at lr 0).
+  epochs) it stays constant through these 2,163 iterations (3 epochs of our 718 images and 9
+  iterations of a fourth). `--schedule paper` is the paper's shape squeezed into the
+  iterations, as the `cyclegan` plugin runs it: constant for the first half, then linear to 0
+  at the last iteration (the reference cannot express that in 3 epochs: a 3-epoch schedule of
+  its own spends the last epoch at lr 0).
 
     python benchmarks/reference_cyclegan.py                     # the reference's defaults, stopped at 2,163 iterations
     python benchmarks/reference_cyclegan.py --schedule paper    # the plugin's schedule: implementations compared alone
@@ -200,7 +201,8 @@ def parity_with_translate(size: int, n_blocks: int = 6) -> dict:
     out = {}
     for name, ref, ours in (("G", init_normal(resnet_generator(n_blocks=n_blocks)),
                              ResnetGenerator(3, 3, 64, n_blocks, "instance", False)),
-                            ("D", init_normal(patch_discriminator()), NLayerDiscriminator(3, 64, 3, "instance", False))):
+                            ("D", init_normal(patch_discriminator()),
+                             NLayerDiscriminator(3, 64, 3, "instance", False))):
         params = list(ours.parameters())
         out[f"{name}_parameters"] = [sum(p.numel() for p in ref.parameters()), sum(p.numel() for p in params)]
         for a, b in zip(ref.parameters(), params, strict=True):
