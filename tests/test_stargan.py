@@ -13,6 +13,7 @@ from PIL import Image
 import translate
 from translate.engine import Engine
 from translate.errors import ConfigError
+from translate.metrics import psnr_ssim
 from translate.model import DataInfo
 from translate.nn.losses import gradient_penalty
 from translate.plugins.stargan.model import Config, StarGAN
@@ -22,10 +23,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = dict(ngf=8, ndf=8, n_blocks=1, n_layers_d=2)
 
 
-def tiny_model(n_critic=5, size=16, domains=("x", "y", "z"), multi_label=False):
+def tiny_model(n_critic=5, size=16, domains=("x", "y", "z"), multi_label=False, **overrides):
     torch.manual_seed(0)
     info = DataInfo("multidomain", 3, size, domains, multi_label=multi_label)
-    return StarGAN(Config(n_critic=n_critic, **TINY), info, 100)
+    return StarGAN(Config(n_critic=n_critic, **{**TINY, **overrides}), info, 100)
 
 
 def one_hot(idx, n=3):
@@ -146,6 +147,76 @@ def test_training_step_has_the_reference_implementations_math(multi_label):
         a, b = getattr(ours, name).state_dict(), getattr(ref, name).state_dict()
         for key in a:
             torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
+
+
+# -- the averaged generator (--ema) ----------------------------------------------------------------
+
+def test_ema_folds_in_the_generator_after_each_generator_update():
+    """With n_critic = 2 the average changes on every second step only: after the first G update
+    it is that update's weights (bias-corrected, the initial weights get no share), after the
+    second the decay-weighted mean (d * w1 + w2) / (1 + d)."""
+    decay = 0.9
+    model = tiny_model(n_critic=2, ema=decay)
+    assert set(model.networks()) == {"G", "D", "G_ema"} and model.generator() is model.G_ema["G"]
+    engine = attach(model)
+    gen = torch.Generator().manual_seed(0)
+    updates = []
+    for step in range(4):
+        before = weights(model.G_ema["G"])
+        engine.step_index = step
+        model.training_step({"image": torch.rand(4, 3, 16, 16, generator=gen) * 2 - 1,
+                             "label": one_hot([0, 1, 2, 0])}, engine)
+        engine.end_step()
+        assert changed(before, model.G_ema["G"]) == (step % 2 == 1)
+        if step % 2 == 1:
+            updates.append(weights(model.G))
+    params = dict(model.G_ema["G"].named_parameters())
+    for key, w1 in updates[0].items():
+        if key in params:  # buffers are copied, not averaged
+            torch.testing.assert_close(params[key].detach(), (decay * w1 + updates[1][key]) / (1 + decay))
+    assert not any(p.requires_grad for p in model.G_ema.parameters())
+
+
+def test_ema_generator_is_what_samples_evaluation_and_export_use(tmp_path):
+    from conftest import make_multidomain
+
+    from translate.datasets.multidomain import MultiDomainDataset
+
+    model = tiny_model(ema=0.99)
+    assert [spec.module for spec in model.exports()] == [model.G_ema["G"]]
+    with torch.no_grad():   # the average apart from the live weights, so outputs tell them apart
+        for p in model.G_ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    data = make_multidomain(tmp_path / "data")
+    test = MultiDomainDataset(data, "test", image_size=16, channels=3, augment=False)
+    x, label = test[0]["image"][None], test[0]["label"][None].float()
+    with torch.no_grad():
+        expected = model.G_ema["G"](x, one_hot([1]))
+        assert not torch.allclose(expected, model.G(x, one_hot([1])))
+    assert torch.equal(model.visuals({"image": x, "label": label})["to_y"], expected)
+    psnrs = []   # what evaluate's PSNR must be: the average's translations against the true images
+    for i in range(len(test)):
+        item = test[i]
+        for k in range(3):
+            if item["label"][k] == 0:
+                with torch.no_grad():
+                    out = model.G_ema["G"](item["image"][None], one_hot([k]))
+                psnrs.append(psnr_ssim(out, test.counterpart(i, k)[None])[0].item())
+    ev = model.evaluate(test, torch.device("cpu"))
+    assert ev["pairs"] == len(psnrs) == 12 and ev["psnr"] == pytest.approx(sum(psnrs) / len(psnrs), rel=1e-5)
+    plain = tiny_model()
+    assert "G_ema" not in plain.networks() and plain.generator() is plain.G
+    with pytest.raises(ConfigError, match="--ema 1.0"):
+        tiny_model(ema=1.0)
+
+
+def test_ema_run_trains_resumes_exactly_and_exports(tmp_path):
+    """The contract's checks with --ema on: the average is checkpointed (a resumed run ends with
+    the weights and average of an uninterrupted one) and the export, the average, matches PyTorch."""
+    from translate.testing.contract import Contract
+
+    Contract("stargan", workdir=tmp_path, overrides={"ema": 0.9},
+             cli_subprocess=False).run_all(["training_step", "resume", "onnx"])
 
 
 # -- export, runtime, predict --------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
 
 @torch.no_grad()
 def evaluate_translations(model, dataset, device, seed: int = 0) -> dict:
-    judges = train_judges(dataset, seed, device)
+    judges, G = train_judges(dataset, seed, device), model.generator()
     images, labels = _stack(dataset)
     n_domains = labels.size(1)
     real_acc = (sum(accuracy(j, images, labels[:, k].long()) for k, j in enumerate(judges)) / len(judges)
@@ -67,7 +67,7 @@ def evaluate_translations(model, dataset, device, seed: int = 0) -> dict:
             keep = torch.ones(x.size(0), dtype=torch.bool) if dataset.multi_label else lab[:, k].cpu() == 0
             if not keep.any():
                 continue
-            out = model.G(x[keep.to(device)], target[keep.to(device)]).float().cpu()
+            out = G(x[keep.to(device)], target[keep.to(device)]).float().cpu()
             if dataset.multi_label:
                 correct += accuracy(judges[k], out, target[keep.to(device), k].cpu()) * out.size(0)
             else:

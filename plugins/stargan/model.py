@@ -26,6 +26,7 @@ from translate.config import opt
 from translate.engine import unwrap
 from translate.errors import ConfigError
 from translate.model import DataInfo, ExportSpec, TranslationModel
+from translate.nn.averaging import averaged_copies, update_average
 from translate.nn.losses import gradient_penalty
 from translate.nn.schedules import linear_decay
 from translate.plugins.stargan.networks import StarDiscriminator, StarGenerator
@@ -47,6 +48,9 @@ class Config:
     beta1: float = opt(0.5, "Adam beta1")
     beta2: float = opt(0.999, "Adam beta2")
     decay_start: float = opt(0.5, "fraction of the steps after which the learning rates decay linearly to 0")
+    ema: float = opt(0.0, "decay of a bias-corrected moving average of the generator's weights (Polyak averaging), "
+                          "folded in after each generator update; samples, evaluation and export then use it; "
+                          "0 = off (the paper; StarGAN v2 uses 0.999)")
 
 
 class StarGAN(TranslationModel):
@@ -80,6 +84,12 @@ class StarGAN(TranslationModel):
         self.G = StarGenerator(data.channels, n, c.ngf, c.n_blocks)
         self.D = StarDiscriminator(data.channels, n, data.image_size, c.ndf, n_layers)
         self.last_g: dict[str, float] = {}
+        if not 0.0 <= c.ema < 1.0:
+            raise ConfigError(f"--ema {c.ema}: expected 0 (off) or a decay in (0, 1), e.g. 0.999")
+        if c.ema > 0:
+            # A network of its own: checkpointed (exact resume), found by export and evaluate.
+            self.G_ema = averaged_copies({"G": self.G})
+            self.network_names = (*type(self).network_names, "G_ema")
 
     def configure_optimizers(self):
         c = self.config
@@ -132,6 +142,9 @@ class StarGAN(TranslationModel):
                 loss_G = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
             engine.backward(loss_G)
             engine.step("G")
+            if c.ema > 0:  # counted in generator updates, the steps G's weights change at
+                nets = self.networks()
+                update_average(nets["G_ema"], nets, c.ema, (engine.step_index + 1) // c.n_critic)
             self.last_g = {"G": loss_G.item(), "G_fake": g_fake.item(), "G_cls": g_cls.item(), "G_rec": g_rec.item()}
         # The generator's losses as of its latest update (it is not updated every step).
         return {**out, **self.last_g}
@@ -150,12 +163,17 @@ class StarGAN(TranslationModel):
         return F.one_hot(torch.full_like(label_org[:, 0], k, dtype=torch.long), label_org.size(1)).to(label_org.dtype)
 
     # -- inspection -------------------------------------------------------------------------
+    def generator(self):
+        """The generator that samples, evaluation and export use: the average with --ema."""
+        nets = self.networks()
+        return nets["G_ema"]["G"] if "G_ema" in nets else nets["G"]
+
     @torch.no_grad()
     def visuals(self, batch):
         x, label = batch["image"], batch["label"].float()
-        out = {"real": x}
+        G, out = self.generator(), {"real": x}
         for k, name in enumerate(self.data.domains):
-            out[f"to_{name}"] = self.G(x, self.target_labels(label, k))
+            out[f"to_{name}"] = G(x, self.target_labels(label, k))
         return out
 
     def exports(self):
@@ -167,7 +185,7 @@ class StarGAN(TranslationModel):
 
         size = self.data.image_size
         return [ExportSpec(
-            name="G", module=self.G, example_inputs=make_inputs(size, size),
+            name="G", module=self.generator(), example_inputs=make_inputs(size, size),
             input_names=["image", "target"], output_names=["translated"],
             dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "target": {0: "batch"},
                           "translated": {0: "batch", 2: "height", 3: "width"}},
