@@ -317,7 +317,7 @@ def test_translations_are_recognized_as_their_target_domain(tmp_path):
                            n_layers_d=2, g_lr=1e-3, d_lr=1e-3, device="cpu", num_workers=0, export=False,
                            log_every=50, sample_every=0, checkpoint_every=0)
     ev = result.evaluation
-    assert ev["real_accuracy"] > 0.9  # the judge itself works
+    assert ev["real_accuracy"] > 0.9 and ev["palette/real_accuracy"] > 0.9  # the judges themselves work
     assert ev["translations"] == 8 * 3 * 2
     assert ev["target_accuracy"] > 0.6, ev
 
@@ -335,6 +335,7 @@ def test_attribute_table_trains_exports_and_runs_with_attribute_names(tmp_path, 
                            device="cpu", num_workers=0, sample_every=0, checkpoint_every=0, **TINY)
     ev = result.evaluation
     assert ev["translations"] == 2 * 3 and 0 <= ev["target_accuracy"] <= 1 and "pairs" not in ev
+    assert "palette/target_accuracy" not in ev   # a palette says nothing about one attribute
     model = runtime.load(result.run_dir / "exports" / "G.onnx")
     assert model.metadata["domains"] == ["Male", "Smiling", "Young"] and model.metadata["multi_label"]
     assert model(str(root / "images" / "000001.jpg"), to="Male,Young").size == (32, 32)
