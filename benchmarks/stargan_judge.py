@@ -37,6 +37,20 @@ def load(split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels.argmax(1)
 
 
+def degraded(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The held-out images as a generator's flaws might leave them: blurred, or noisy (std on the
+    [-1, 1] scale), to see what a judge keys on. A translation is never this close to the truth,
+    so these bound how much of a judge's verdict survives imperfect outputs."""
+    gen = torch.Generator().manual_seed(0)
+    noisy = {f"noise {std}": (images + std * torch.randn(images.shape, generator=gen)).clamp(-1, 1)
+             for std in (0.02, 0.05, 0.1)}
+    return {"blur 3x3": F.avg_pool2d(images, 3, 1, 1, count_include_pad=False), **noisy}
+
+
+def degraded_scores(judges, x_test, y_test) -> dict[str, list[float]]:
+    return {name: [round(accuracy(j, x, y_test), 3) for j in judges] for name, x in degraded(x_test).items()}
+
+
 def cnn_judges(seeds) -> list[dict]:
     """The small CNN (translate.nn.classifier) in its two designs and with more training."""
     designs = [  # (name, image size, fit_classifier options, mirrored training copies)
@@ -53,9 +67,12 @@ def cnn_judges(seeds) -> list[dict]:
         if mirrored:
             x, y = torch.cat([x, x.flip(3)]), torch.cat([y, y])
         t = time.perf_counter()
-        scores = [accuracy(fit_classifier(x, y, 3, seed=s, **options), x_test, y_test) for s in seeds]
-        rows.append({"judge": name, "image_size": size, "real_accuracy": [round(a, 3) for a in scores],
-                     "seconds_per_judge": round((time.perf_counter() - t) / len(seeds), 1)})
+        judges = [fit_classifier(x, y, 3, seed=s, **options) for s in seeds]
+        seconds = (time.perf_counter() - t) / len(seeds)
+        rows.append({"judge": name, "image_size": size,
+                     "real_accuracy": [round(accuracy(j, x_test, y_test), 3) for j in judges],
+                     "degraded_accuracy": degraded_scores(judges, x_test, y_test),
+                     "seconds_per_judge": round(seconds, 1)})
     return rows
 
 
@@ -69,11 +86,12 @@ def palette_judges() -> list[dict]:
         (x, y), (x_test, y_test) = load("train", size), load("test", size)
         t = time.perf_counter()
         judge = fit_palette_classifier(x, y, 3, bins=bins, l2=l2)
+        seconds = time.perf_counter() - t
         rows.append({"judge": f"colour palette, {bins} levels per channel, L2 {l2}"
                               + (" (evaluate's second judge)" if (size, bins, l2) == (32, 16, 1e-4) else ""),
                      "image_size": size, "real_accuracy": round(accuracy(judge, x_test, y_test), 3),
-                     "train_accuracy": round(accuracy(judge, x, y), 3),
-                     "seconds": round(time.perf_counter() - t, 1)})
+                     "degraded_accuracy": {k: v[0] for k, v in degraded_scores([judge], x_test, y_test).items()},
+                     "train_accuracy": round(accuracy(judge, x, y), 3), "seconds": round(seconds, 1)})
     return rows
 
 
