@@ -25,7 +25,7 @@ import torch
 
 from translate.metrics import psnr_ssim
 from translate.nn.classifier import accuracy, fit_classifier
-from translate.nn.palette import fit_palette_classifier
+from translate.nn.palette import PaletteClassifier, fit_palette_classifier
 
 CLASSIFIER_STEPS = 300
 CLASSIFIER_MAX_IMAGES = 5000   # enough for a judge; CelebA has 200k training images
@@ -40,18 +40,17 @@ def _stack(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack([it["image"] for it in items]), torch.stack([it["label"] for it in items]).float()
 
 
-def _training_images(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real training images (up to CLASSIFIER_MAX_IMAGES) and labels the judges learn from."""
+def train_judges(dataset, seed: int, device) -> tuple[list, PaletteClassifier | None]:
+    """Classifiers trained on the real training images: one over domains, or one per attribute;
+    and for domain folders of 1-3 channels the colour-palette classifier (else None)."""
     train = type(dataset)(dataset.root, "train", image_size=dataset.image_size, channels=dataset.channels,
                           augment=False, **({"domains": list(dataset.domains)} if dataset.multi_label else {}))
-    return _stack(train, CLASSIFIER_MAX_IMAGES)
-
-
-def train_judges(dataset, seed: int, device) -> list:
-    """Classifiers trained on the real training images: one over domains, or one per attribute."""
-    images, labels = _training_images(dataset)
+    images, labels = _stack(train, CLASSIFIER_MAX_IMAGES)
+    palette = None
+    if not dataset.multi_label and dataset.channels <= 3:
+        palette = fit_palette_classifier(images, labels.argmax(1), labels.size(1), device=device)
     with torch.enable_grad():  # evaluation runs under no_grad; the judges learn
-        return _fit_judges(images, labels, dataset.multi_label, seed, device)
+        return _fit_judges(images, labels, dataset.multi_label, seed, device), palette
 
 
 def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
@@ -61,20 +60,13 @@ def _fit_judges(images, labels, multi_label: bool, seed: int, device) -> list:
     return [fit(labels[:, k].long(), 2, seed=seed + k) for k in range(labels.size(1))]
 
 
-def train_palette_judge(dataset, device):
-    """The colour-palette classifier on the real training images (domain folders of 1-3 channels)."""
-    images, labels = _training_images(dataset)
-    return fit_palette_classifier(images, labels.argmax(1), labels.size(1), device=device)
-
-
 @torch.no_grad()
 def evaluate_translations(model, dataset, device, seed: int = 0) -> dict:
-    judges, G = train_judges(dataset, seed, device), model.generator()
+    (judges, palette), G = train_judges(dataset, seed, device), model.generator()
     images, labels = _stack(dataset)
     n_domains = labels.size(1)
     real_acc = (sum(accuracy(j, images, labels[:, k].long()) for k, j in enumerate(judges)) / len(judges)
                 if dataset.multi_label else accuracy(judges[0], images, labels.argmax(1)))
-    palette = None if dataset.multi_label or dataset.channels > 3 else train_palette_judge(dataset, device)
     correct = total = palette_correct = 0
     sums = {"psnr": 0.0, "ssim": 0.0, "identity/psnr": 0.0, "identity/ssim": 0.0}
     pairs = 0
