@@ -81,9 +81,11 @@ def palette_judges() -> list[dict]:
     1e-4, at 32x32), beside coarser and finer histograms. Deterministic: no seeds."""
     from translate.nn.palette import fit_palette_classifier
 
+    designs = ((32, 16, 1e-4), (32, 8, 1e-4), (32, 32, 1e-4), (32, 16, 1e-3), (64, 16, 1e-4))
+    data = {size: (load("train", size), load("test", size)) for size in {d[0] for d in designs}}
     rows = []
-    for size, bins, l2 in ((32, 16, 1e-4), (32, 8, 1e-4), (32, 32, 1e-4), (32, 16, 1e-3), (64, 16, 1e-4)):
-        (x, y), (x_test, y_test) = load("train", size), load("test", size)
+    for size, bins, l2 in designs:
+        (x, y), (x_test, y_test) = data[size]
         t = time.perf_counter()
         judge = fit_palette_classifier(x, y, 3, bins=bins, l2=l2)
         seconds = time.perf_counter() - t
