@@ -197,8 +197,9 @@ def test_evaluation_settings_are_declared_on_the_fields_evaluate_may_change():
     """`translate evaluate` offers exactly the fields marked opt(..., evaluation=True)."""
     from translate.config import evaluation_fields
 
-    assert evaluation_fields(model_class("cyclegan").Config) == ["kid_samples"]
+    assert evaluation_fields(model_class("cyclegan").Config) == ["ema", "kid_samples"]   # ema: --ema 0, the live weights
     assert evaluation_fields(model_class("pix2pix").Config) == ["kid_samples"]
     assert evaluation_fields(model_class("cgan").Config) == ["eval_samples_per_class", "eval_classifier_steps",
                                                              "kid_samples"]
-    assert evaluation_fields(model_class("dann").Config) == []
+    assert evaluation_fields(model_class("dann").Config) == ["ema"]
+    assert evaluation_fields(model_class("stargan").Config) == ["ema"]

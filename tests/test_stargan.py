@@ -219,6 +219,44 @@ def test_ema_run_trains_resumes_exactly_and_exports(tmp_path):
              cli_subprocess=False).run_all(["training_step", "resume", "onnx"])
 
 
+def test_evaluate_ema_0_scores_the_live_weights_of_an_ema_run(tmp_path, run_cli):
+    """`translate evaluate CKPT --ema 0`: the checkpoint's live generator, not its average."""
+    import json
+
+    from conftest import make_multidomain, tiny_overrides
+
+    from translate.datasets.multidomain import MultiDomainDataset
+    from translate.restore import build_model, load_run
+
+    data = make_multidomain(tmp_path / "data")
+    result = translate.fit("stargan", quiet=True, **tiny_overrides(StarGAN, data=str(data), out=str(tmp_path / "runs"),
+                                                                   ema=0.5))
+    _, ckpt, cls, config = load_run(str(result.checkpoint))
+    model = build_model(cls, config, ckpt)
+    test = MultiDomainDataset(data, "test", image_size=config.data.image_size, channels=3, augment=False)
+
+    def mean_psnr(G):   # each held-out image translated to each other domain, against the true one
+        scores = []
+        for i in range(len(test)):
+            item = test[i]
+            for k in range(3):
+                if item["label"][k] == 0:
+                    with torch.no_grad():
+                        out = G(item["image"][None], one_hot([k]))
+                    scores.append(psnr_ssim(out, test.counterpart(i, k)[None])[0].item())
+        return sum(scores) / len(scores)
+
+    scored = {}
+    for flags in ([], ["--ema", 0]):
+        code, out, err = run_cli("evaluate", result.checkpoint, "--data", data, "--json", *flags)
+        assert code == 0, err
+        scored[tuple(flags)] = json.loads(out)["psnr"]
+    live, average = mean_psnr(model.G), mean_psnr(model.G_ema["G"])
+    assert live != pytest.approx(average, rel=1e-4)
+    assert scored[("--ema", 0)] == pytest.approx(live, rel=1e-5)
+    assert scored[()] == pytest.approx(average, rel=1e-5)
+
+
 # -- export, runtime, predict --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

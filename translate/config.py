@@ -25,8 +25,9 @@ def opt(default, help: str = "", choices=None, *, before=dataclasses.MISSING, **
     """A dataclass field with CLI help and optional choices. `before`: for a field added after
     checkpoints were written, or whose default changed, the value a saved config without the
     field meant, so that an older checkpoint still rebuilds the model it was trained as.
-    `evaluation=True`: the field only changes what `evaluate` computes (not the networks), so
-    `translate evaluate` takes it as a flag too, overriding the run's value."""
+    `evaluation=True`: the field only changes what `evaluate` computes, or which of the checkpoint's
+    networks it scores (--ema 0: the live weights, not their average), never the networks' shapes,
+    so `translate evaluate` takes it as a flag too, overriding the run's value."""
     meta = {"help": help, "choices": choices, **kw}
     if before is not dataclasses.MISSING:
         meta["before"] = before

@@ -46,7 +46,8 @@ class Config:
     spectral_norm: bool = opt(False, "spectral normalization in the discriminators")
     dropout: bool = opt(False, "dropout in the generators' residual blocks")
     ema: float = opt(0.0, "decay of a bias-corrected moving average of the generators' weights (Polyak "
-                          "averaging), which samples, evaluation and export then use; 0 = off (the paper)")
+                          "averaging), which samples, evaluation and export then use; 0 = off (the paper); "
+                          "`evaluate --ema 0` scores such a run's live weights", evaluation=True)
     kid_samples: int = opt(0, "held-out images per domain for KID-EffLite0 in `evaluate` (G_AB(A) vs the real B, "
                               "G_BA(B) vs the real A; paired or not; needs the 'kid' extra; slow on CPU); 0 = off",
                          evaluation=True)

@@ -73,8 +73,9 @@ class Config:
                               "maps zeroed with this probability); 0 = off, the paper's setting",
                          before=0.0)  # checkpoints from before this option trained without it
     ema: float = opt(0.995, "decay of a bias-corrected moving average of the weights (Polyak averaging), "
-                            "used for evaluation and export; 0 = off (the trained weights), the paper's setting",
-                     before=0.0)  # checkpoints from before this option trained without it
+                            "used for evaluation and export; 0 = off (the trained weights), the paper's setting; "
+                            "`evaluate --ema 0` scores such a run's live weights",
+                     before=0.0, evaluation=True)  # checkpoints from before this option trained without it
     standardize: str = opt("channel", "first layer of the feature extractor: channel = each image minus its "
                                       "own per-channel mean, over its per-channel std; gray = the same on the "
                                       "mean of the channels (1 channel in); none = the raw pixels, the paper's",

@@ -50,7 +50,8 @@ class Config:
     decay_start: float = opt(0.5, "fraction of the steps after which the learning rates decay linearly to 0")
     ema: float = opt(0.0, "decay of a bias-corrected moving average of the generator's weights (Polyak averaging), "
                           "folded in after each generator update; samples, evaluation and export then use it; "
-                          "0 = off (the paper; StarGAN v2 uses 0.999)")
+                          "0 = off (the paper; StarGAN v2 uses 0.999); `evaluate --ema 0` scores such a run's "
+                          "live weights", evaluation=True)
 
 
 class StarGAN(TranslationModel):
