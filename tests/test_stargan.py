@@ -177,6 +177,19 @@ def test_ema_folds_in_the_generator_after_each_generator_update():
     assert not any(p.requires_grad for p in model.G_ema.parameters())
 
 
+def translation_psnrs(G, test) -> list[float]:
+    """PSNR of each held-out image translated by G to each other domain, against the true image."""
+    scores = []
+    for i in range(len(test)):
+        item = test[i]
+        for k in range(len(item["label"])):
+            if item["label"][k] == 0:
+                with torch.no_grad():
+                    out = G(item["image"][None], one_hot([k], len(item["label"])))
+                scores.append(psnr_ssim(out, test.counterpart(i, k)[None])[0].item())
+    return scores
+
+
 def test_ema_generator_is_what_samples_evaluation_and_export_use(tmp_path):
     from conftest import make_multidomain
 
@@ -194,14 +207,7 @@ def test_ema_generator_is_what_samples_evaluation_and_export_use(tmp_path):
         expected = model.G_ema["G"](x, one_hot([1]))
         assert not torch.allclose(expected, model.G(x, one_hot([1])))
     assert torch.equal(model.visuals({"image": x, "label": label})["to_y"], expected)
-    psnrs = []   # what evaluate's PSNR must be: the average's translations against the true images
-    for i in range(len(test)):
-        item = test[i]
-        for k in range(3):
-            if item["label"][k] == 0:
-                with torch.no_grad():
-                    out = model.G_ema["G"](item["image"][None], one_hot([k]))
-                psnrs.append(psnr_ssim(out, test.counterpart(i, k)[None])[0].item())
+    psnrs = translation_psnrs(model.G_ema["G"], test)   # what evaluate's PSNR must be: the average's
     ev = model.evaluate(test, torch.device("cpu"))
     assert ev["pairs"] == len(psnrs) == 12 and ev["psnr"] == pytest.approx(sum(psnrs) / len(psnrs), rel=1e-5)
     plain = tiny_model()
@@ -235,15 +241,8 @@ def test_evaluate_ema_0_scores_the_live_weights_of_an_ema_run(tmp_path, run_cli)
     model = build_model(cls, config, ckpt)
     test = MultiDomainDataset(data, "test", image_size=config.data.image_size, channels=3, augment=False)
 
-    def mean_psnr(G):   # each held-out image translated to each other domain, against the true one
-        scores = []
-        for i in range(len(test)):
-            item = test[i]
-            for k in range(3):
-                if item["label"][k] == 0:
-                    with torch.no_grad():
-                        out = G(item["image"][None], one_hot([k]))
-                    scores.append(psnr_ssim(out, test.counterpart(i, k)[None])[0].item())
+    def mean_psnr(G):
+        scores = translation_psnrs(G, test)
         return sum(scores) / len(scores)
 
     scored = {}
