@@ -278,6 +278,12 @@ def test_export_metadata_lists_the_domains_in_order(exported):
     assert meta["multi_label"] is False and [i["name"] for i in meta["inputs"]] == ["image", "target"]
 
 
+def test_evaluate_ema_on_a_run_trained_without_the_average_names_the_checkpoint(exported, run_cli):
+    checkpoint = next((exported[1] / "runs").glob("*/checkpoints/*.pt"))
+    code, _, err = run_cli("evaluate", checkpoint, "--ema", 0.9)
+    assert code != 0 and f"{checkpoint}: checkpoint lacks networks ['G_ema']" in err, err
+
+
 def test_runtime_translates_to_a_domain_given_by_name(exported, png):
     from translate.export import runtime
 

@@ -106,7 +106,7 @@ def cmd_export(argv: list[str]) -> int:
     from translate.restore import build_model, load_run
 
     path, ckpt, cls, config = load_run(args.run)
-    model = build_model(cls, config, ckpt)
+    model = build_model(cls, config, ckpt, where=path)
     if args.output:
         out = Path(args.output)
     else:  # an earlier checkpoint's files go beside the run's final ones, not over them
@@ -169,7 +169,7 @@ def cmd_evaluate(argv: list[str]) -> int:
         raise DataError(f"{root}: no held-out split to evaluate on (expected {cls.dataset_kind} {splits} "
                         f"folders, e.g. testA/ and testB/ for unpaired data)")
     device = select_device(args.device, Distributed())
-    model = build_model(cls, config, ckpt, device)
+    model = build_model(cls, config, ckpt, device, where=path)
     metrics = {"step": ckpt["step"], "split": split, **evaluate_model(model, kind_cls, root, config, device, split)}
     if args.json:
         print(json.dumps(metrics))

@@ -28,10 +28,11 @@ def load_run(run_or_checkpoint, expect_plugin: str | None = None):
     return path, ckpt, cls, config
 
 
-def build_model(cls, config: RunConfig, ckpt: dict, device="cpu") -> TranslationModel:
-    """The model with the checkpoint's network weights, in eval mode."""
+def build_model(cls, config: RunConfig, ckpt: dict, device="cpu", where=Path("<checkpoint>")) -> TranslationModel:
+    """The model with the checkpoint's network weights, in eval mode; `where`: the checkpoint's
+    path, for error messages."""
     model = cls(config.model, DataInfo.from_dict(ckpt["data_info"]), config.train.steps)
-    load_networks(model, ckpt, Path("<checkpoint>"))
+    load_networks(model, ckpt, where)
     return model.to(device).eval()
 
 
