@@ -149,6 +149,33 @@ def test_training_step_has_the_reference_implementations_math(multi_label):
             torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key}")
 
 
+def test_d_augment_shows_d_augmented_images_only_and_g_learns_through_them():
+    """--d-augment translation,cutout: every batch D sees (the D step's, the penalty's
+    penalty's interpolates between them, the G step's fakes) is augmented; with the reconstruction and
+    classification losses off, G still learns: its adversarial gradient passes through the
+    augmentation. Without it D sees the batch as it is."""
+    x, label = torch.rand(4, 3, 16, 16) * 2 - 1, one_hot([0, 1, 2, 0])   # no exact zeros
+    for policy in ("translation,cutout", "none"):
+        model = tiny_model(n_critic=1, d_augment=policy, lambda_rec=0.0, lambda_cls=0.0)
+        engine = attach(model, sgd_lr=0.1)
+        seen = []
+        model.D.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+        g = weights(model.G)
+        engine.step_index = 0
+        model.training_step({"image": x, "label": label}, engine)
+        assert len(seen) == 3   # the D step, the penalty, the G step
+        real, fake, between = seen[0][:4], seen[0][4:], seen[1]
+        alpha = ((between - fake) * (real - fake)).flatten(1).sum(1) / (real - fake).pow(2).flatten(1).sum(1)
+        alpha = alpha.view(-1, 1, 1, 1)
+        torch.testing.assert_close(between, alpha * real + (1 - alpha) * fake)  # on the segment D saw
+        if policy == "none":
+            assert torch.equal(real, x)
+        else:
+            for batch in (seen[0], seen[2]):   # an 8x8 square cut from each image, in all channels
+                assert bool(((batch == 0).flatten(1).sum(1) >= 3 * 8 * 8).all())
+        assert changed(g, model.G)
+
+
 # -- the averaged generator (--ema) ----------------------------------------------------------------
 
 def test_ema_folds_in_the_generator_after_each_generator_update():
@@ -216,12 +243,13 @@ def test_ema_generator_is_what_samples_evaluation_and_export_use(tmp_path):
         tiny_model(ema=1.0)
 
 
-def test_ema_run_trains_resumes_exactly_and_exports(tmp_path):
-    """The contract's checks with --ema on: the average is checkpointed (a resumed run ends with
-    the weights and average of an uninterrupted one) and the export, the average, matches PyTorch."""
+def test_ema_and_d_augment_run_trains_resumes_exactly_and_exports(tmp_path):
+    """The contract's checks with --ema and --d-augment on: the average is checkpointed, and the
+    augmentation draws from the random state checkpoints keep (a resumed run ends with the weights
+    and average of an uninterrupted one); the export, the average, matches PyTorch."""
     from translate.testing.contract import Contract
 
-    Contract("stargan", workdir=tmp_path, overrides={"ema": 0.9},
+    Contract("stargan", workdir=tmp_path, overrides={"ema": 0.9, "d_augment": "translation,cutout"},
              cli_subprocess=False).run_all(["training_step", "resume", "onnx"])
 
 

@@ -27,6 +27,7 @@ from translate.engine import unwrap
 from translate.errors import ConfigError
 from translate.model import DataInfo, ExportSpec, TranslationModel
 from translate.nn.averaging import averaged_copies, update_average
+from translate.nn.diffaugment import POLICIES, DiffAugment
 from translate.nn.losses import gradient_penalty
 from translate.nn.schedules import linear_decay
 from translate.plugins.stargan.networks import StarDiscriminator, StarGenerator
@@ -52,6 +53,9 @@ class Config:
                           "folded in after each generator update; samples, evaluation and export then use it; "
                           "0 = off (the paper; StarGAN v2 uses 0.999); `evaluate --ema 0` scores such a run's "
                           "live weights", evaluation=True)
+    d_augment: str = opt("none", "differentiable augmentation of every image D sees, real and fake (DiffAugment, "
+                                 "Zhao et al. 2020): random shifts and/or cutouts against D memorizing a small "
+                                 "training set; none = the paper", list(POLICIES))
 
 
 class StarGAN(TranslationModel):
@@ -84,6 +88,7 @@ class StarGAN(TranslationModel):
                               f"layers need a multiple of {2**n_layers} (or set --n-layers-d)")
         self.G = StarGenerator(data.channels, n, c.ngf, c.n_blocks)
         self.D = StarDiscriminator(data.channels, n, data.image_size, c.ndf, n_layers)
+        self.d_augment = DiffAugment(c.d_augment, data.image_size)
         self.last_g: dict[str, float] = {}
         if not 0.0 <= c.ema < 1.0:
             raise ConfigError(f"--ema {c.ema}: expected 0 (off) or a decay in (0, 1), e.g. 0.999")
@@ -118,13 +123,15 @@ class StarGAN(TranslationModel):
         with engine.autocast():
             with torch.set_grad_enabled(update_g):  # the graph is only needed for the G update
                 x_fake = self.G(x_real, label_trg)
-            src, cls = self.D(torch.cat([x_real, x_fake.detach()]))
+            # With --d-augment, D sees (and is penalized on) augmented images only, as in DiffAugment.
+            d_in = self.d_augment(torch.cat([x_real, x_fake.detach()]))
+            src, cls = self.D(d_in)
             src_real, src_fake = src.float().split(x_real.size(0))
             d_real, d_fake = -src_real.mean(), src_fake.mean()
             d_cls = self.classification_loss(cls[: x_real.size(0)], label_org)
         # The plain D: DDP does not support double backward; the penalty's weight gradients still
         # reach DDP's hooks, which see each weight's summed gradient once per backward.
-        gp = gradient_penalty(unwrap(self.D), x_real, x_fake, select=lambda out: out[0])
+        gp = gradient_penalty(unwrap(self.D), *d_in.split(x_real.size(0)), select=lambda out: out[0])
         loss_D = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * gp
         engine.backward(loss_D)
         engine.step("D")
@@ -135,7 +142,7 @@ class StarGAN(TranslationModel):
         if update_g:
             with engine.autocast():
                 with engine.frozen(self.D) as D:
-                    src, cls = D(x_fake)
+                    src, cls = D(self.d_augment(x_fake))
                 g_fake = -src.float().mean()
                 g_cls = self.classification_loss(cls, label_trg)
                 x_rec = self.G(x_fake, label_org)
