@@ -254,7 +254,7 @@ def test_ema_and_d_augment_run_trains_resumes_exactly_and_exports(tmp_path):
 
 
 def test_evaluate_ema_0_scores_the_live_weights_of_an_ema_run(tmp_path, run_cli):
-    """`translate evaluate CKPT --ema 0`: the checkpoint's live generator, not its average."""
+    """`translate evaluate CKPT --ema 0` (or `--ema 0 CKPT`): the checkpoint's live generator, not its average."""
     import json
 
     from conftest import make_multidomain, tiny_overrides
@@ -274,14 +274,18 @@ def test_evaluate_ema_0_scores_the_live_weights_of_an_ema_run(tmp_path, run_cli)
         return sum(scores) / len(scores)
 
     scored = {}
-    for flags in ([], ["--ema", 0]):
-        code, out, err = run_cli("evaluate", result.checkpoint, "--data", data, "--json", *flags)
+    for name, args in {"average": [result.checkpoint, "--data", data, "--json"],
+                       "live": [result.checkpoint, "--data", data, "--json", "--ema", 0],
+                       # the model's flag before the checkpoint: its value is not taken for the run
+                       "live, flags first": ["--ema", 0, "--data", data, "--json", result.checkpoint]}.items():
+        code, out, err = run_cli("evaluate", *args)
         assert code == 0, err
-        scored[tuple(flags)] = json.loads(out)["psnr"]
+        scored[name] = json.loads(out)["psnr"]
     live, average = mean_psnr(model.G), mean_psnr(model.G_ema["G"])
     assert live != pytest.approx(average, rel=1e-4)
-    assert scored[("--ema", 0)] == pytest.approx(live, rel=1e-5)
-    assert scored[()] == pytest.approx(average, rel=1e-5)
+    assert scored["live"] == pytest.approx(live, rel=1e-5)
+    assert scored["live, flags first"] == pytest.approx(live, rel=1e-5)
+    assert scored["average"] == pytest.approx(average, rel=1e-5)
 
 
 # -- export, runtime, predict --------------------------------------------------------------------------

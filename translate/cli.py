@@ -141,9 +141,20 @@ def _evaluate_parser(model_cls=None, model_config=None, find_run=False) -> Parse
     return p
 
 
+def _find_evaluated_run(argv: list[str]) -> str | None:
+    """The run or checkpoint argument, found before the model (and so its flags) is known. A model
+    flag before it (`--ema 0 RUN`) looks like a switch to this first pass, which takes its value
+    for the run: then the run is the first of the left-over words that names an existing path."""
+    known, rest = _evaluate_parser(find_run=True).parse_known_args(argv)
+    if known.run and not Path(known.run).exists():
+        found = next((w for w in rest if not w.startswith("-") and Path(w).exists()), None)
+        return found or known.run
+    return known.run
+
+
 def cmd_evaluate(argv: list[str]) -> int:
-    known, _ = _evaluate_parser(find_run=True).parse_known_args(argv)
-    if not known.run:  # no run: --help, or the usage error, without the model's flags
+    run = _find_evaluated_run(argv)
+    if not run:  # no run: --help, or the usage error, without the model's flags
         _evaluate_parser().parse_strict(argv)
     require_train_extra("evaluate")
     import dataclasses
@@ -156,7 +167,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     from translate.restore import build_model, load_run
     from translate.run import write_text_atomic
 
-    path, ckpt, cls, config = load_run(known.run)
+    path, ckpt, cls, config = load_run(run)
     args = _evaluate_parser(cls, config.model).parse_strict(argv)
     settings = {k: v for k, v in vars(args).items() if k not in ("run", "data", "device", "json")}
     config.model = dataclasses.replace(config.model, **settings)   # e.g. --kid-samples 200 after training
