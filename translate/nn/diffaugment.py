@@ -6,8 +6,8 @@ reaches 100% on the 1,139 built-in emoji and ~77% on held-out ones, and the gene
 learns to please a memorizer. Random shifts and cutouts, drawn per image and applied to the fakes
 too (so the generator's gradient passes through them), are the usual remedy, and they do not
 teach the generator to produce shifted or cut images: it never sees the augmentation as a target.
-They also slow the domain head's learning: on the built-in emoji at a CPU budget, shifts helped
-and cutouts hurt (README, StarGAN).
+They also slow the domain head's learning: on the built-in emoji at a CPU budget, shifts changed
+which seeds met the targets rather than how many (3 seeds), and cutouts hurt (README, StarGAN).
 
 Kornia does the work (its crop and erasing are differentiable). No colour changes: for the
 domains this is made for, colour is the style.
