@@ -119,6 +119,28 @@ def test_generator_steps_once_every_n_critic_steps():
     assert seen == [(False, True), (False, True), (True, True)] * 2
 
 
+def test_identity_loss_adds_lambda_id_times_the_l1_of_g_on_its_own_labels():
+    """--lambda-id: one step moves G by exactly -lr * lambda_id * grad L1(G(x, c_x), x) more than
+    the same step without it (the D step, and so the rest of G's gradient, is the same)."""
+    x, label = torch.rand(4, 3, 16, 16) * 2 - 1, one_hot([0, 1, 2, 0])
+    after = {}
+    for lambda_id in (0.0, 2.0):
+        model = tiny_model(n_critic=1, lambda_id=lambda_id)
+        engine = attach(model, sgd_lr=0.1)
+        if lambda_id:
+            G0 = tiny_model().G   # the same initial weights (seed 0)
+            l1 = torch.nn.functional.l1_loss(G0(x, label), x)
+            l1.backward()
+        torch.manual_seed(1)
+        engine.step_index = 0
+        metrics = model.training_step({"image": x, "label": label}, engine)
+        assert ("G_id" in metrics) == bool(lambda_id)
+        after[lambda_id] = model.G.state_dict()
+    assert metrics["G_id"] == pytest.approx(l1.item(), rel=1e-5)
+    for name, p in G0.named_parameters():
+        torch.testing.assert_close(after[2.0][name] - after[0.0][name], -0.1 * 2.0 * p.grad, atol=1e-6, rtol=1e-4)
+
+
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_training_step_has_the_reference_implementations_math(multi_label):
     """Our step (fused D calls, fakes reused for the G update, frozen D) gives the same weights

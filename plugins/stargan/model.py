@@ -6,7 +6,8 @@ One generator G(x, c) translates x to the domain given by label c; one discrimin
 gives real/fake logits per patch and domain logits. D: WGAN-GP (lambda_gp = 10) plus the domain
 classification loss on real images; G, once every n_critic = 5 steps: the adversarial loss, the
 classification loss of its fakes (lambda_cls = 1) and the reconstruction G(G(x, c), c_x) ~ x
-(lambda_rec = 10). Target labels are the batch's labels shuffled, as in the reference.
+(lambda_rec = 10); with --lambda-id (off, as in the paper) also the identity G(x, c_x) ~ x.
+Target labels are the batch's labels shuffled, as in the reference.
 
 Faster than the reference with the same math: D sees real and fake images in one call (it has
 no normalization, so images do not interact); the D step's fakes are generated without an
@@ -43,6 +44,9 @@ class Config:
     lambda_cls: float = opt(1.0, "weight of the domain classification losses")
     lambda_rec: float = opt(10.0, "weight of the reconstruction loss")
     lambda_gp: float = opt(10.0, "weight of the WGAN-GP gradient penalty")
+    lambda_id: float = opt(0.0, "weight of an identity loss G(x, c_x) ~ x on generator updates, against G "
+                                "dropping the content (as CycleGAN and StarGAN-VC; 5 = half of lambda_rec, "
+                                "theirs); 0 = off (the paper)")
     n_critic: int = opt(5, "discriminator updates per generator update")
     g_lr: float = opt(1e-4, "generator Adam learning rate")
     d_lr: float = opt(1e-4, "discriminator Adam learning rate")
@@ -148,12 +152,17 @@ class StarGAN(TranslationModel):
                 x_rec = self.G(x_fake, label_org)
                 g_rec = F.l1_loss(x_rec.float(), x_real.float())
                 loss_G = g_fake + c.lambda_rec * g_rec + c.lambda_cls * g_cls
+                if c.lambda_id > 0:
+                    g_id = F.l1_loss(self.G(x_real, label_org).float(), x_real.float())
+                    loss_G = loss_G + c.lambda_id * g_id
             engine.backward(loss_G)
             engine.step("G")
             if c.ema > 0:  # counted in generator updates, the steps G's weights change at
                 nets = self.networks()
                 update_average(nets["G_ema"], nets, c.ema, (engine.step_index + 1) // c.n_critic)
             self.last_g = {"G": loss_G.item(), "G_fake": g_fake.item(), "G_cls": g_cls.item(), "G_rec": g_rec.item()}
+            if c.lambda_id > 0:
+                self.last_g["G_id"] = g_id.item()
         # The generator's losses as of its latest update (it is not updated every step).
         return {**out, **self.last_g}
 
