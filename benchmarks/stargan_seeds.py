@@ -49,17 +49,18 @@ def main():
     by_recipe: dict[str, dict[int, dict]] = defaultdict(dict)
     for name, row in zip(recipe_names(rows), rows):
         by_recipe[name][row["seed"]] = row  # a seed recorded twice: the later row
-    print(f"{'recipe':<28} {'seed':>4} {'accuracy':>8} {'PSNR':>6} {'identity':>8}  targets met")
+    w = max(map(len, by_recipe))
+    print(f"{'recipe':<{w}} {'seed':>4} {'accuracy':>8} {'PSNR':>6} {'identity':>8}  targets met")
     for name, seeds in by_recipe.items():
         both = []
         for seed, r in sorted(seeds.items()):
             accurate = r["target_accuracy"] >= r.get("target_accuracy_goal", 0.95)
             faithful = r["psnr"] > r["identity/psnr"]
             met = ", ".join(m for m, ok in (("accuracy", accurate), ("PSNR", faithful)) if ok) or "neither"
-            print(f"{name:<28} {seed:>4} {r['target_accuracy']:>8.3f} {r['psnr']:>6.2f} {r['identity/psnr']:>8.2f}  {met}")
+            print(f"{name:<{w}} {seed:>4} {r['target_accuracy']:>8.3f} {r['psnr']:>6.2f} {r['identity/psnr']:>8.2f}  {met}")
             if accurate and faithful:
                 both.append(seed)
-        print(f"{name:<28} both targets on {len(both)} of {len(seeds)} seeds {both}\n")
+        print(f"{name:<{w}} both targets on {len(both)} of {len(seeds)} seeds {both}\n")
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ class Config:
     lambda_rec: float = opt(10.0, "weight of the reconstruction loss")
     lambda_gp: float = opt(10.0, "weight of the WGAN-GP gradient penalty")
     lambda_id: float = opt(0.0, "weight of an identity loss G(x, c_x) ~ x on generator updates, against G "
-                                "dropping the content (as CycleGAN and StarGAN-VC; 5 = half of lambda_rec, "
-                                "theirs); 0 = off (the paper)")
+                                "dropping the content; CycleGAN and StarGAN-VC use half of lambda_rec, 5; "
+                                "0 = off (the paper)")
     n_critic: int = opt(5, "discriminator updates per generator update")
     g_lr: float = opt(1e-4, "generator Adam learning rate")
     d_lr: float = opt(1e-4, "discriminator Adam learning rate")
